@@ -1,0 +1,240 @@
+package auth
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sparekey/sparekey/internal/secret"
+)
+
+// MemberRef names a member inside an organization; both accept their aliases (§2).
+type MemberRef struct {
+	OrganizationID string
+	MemberID       string
+}
+
+func (r MemberRef) validate() error {
+	if r.OrganizationID == "" || r.MemberID == "" {
+		return ErrBadRequest
+	}
+	return nil
+}
+
+// RecoveryCodes is a member's active set as GET and rotate return it.
+type RecoveryCodes struct {
+	Organization Organization
+	Member       Member
+	Codes        []string // unused codes in issue order, as shown to the member
+}
+
+// GetRecoveryCodes returns the member's unused codes.
+func (s *Service) GetRecoveryCodes(ctx context.Context, projectID string, ref MemberRef) (RecoveryCodes, error) {
+	ps, org, m, reg, err := s.codeOwner(ctx, projectID, ref)
+	if err != nil {
+		return RecoveryCodes{}, err
+	}
+	codes, err := s.store.RecoveryCodes(ctx, ps.Project.ID, reg.ID)
+	if err != nil {
+		return RecoveryCodes{}, err
+	}
+	shown, err := s.openCodeSet(m.ID, reg)
+	if err != nil {
+		return RecoveryCodes{}, err
+	}
+	unused := []string{}
+	for _, c := range codes {
+		if c.UsedAt.IsZero() && c.Position < len(shown) {
+			unused = append(unused, shown[c.Position])
+		}
+	}
+	return RecoveryCodes{Organization: org, Member: m, Codes: unused}, nil
+}
+
+// RotateRecoveryCodes replaces the member's whole set with ten new codes. Sessions, the lock and
+// the failure counter are untouched.
+func (s *Service) RotateRecoveryCodes(ctx context.Context, projectID string, ref MemberRef) (RecoveryCodes, error) {
+	ps, org, m, reg, err := s.codeOwner(ctx, projectID, ref)
+	if err != nil {
+		return RecoveryCodes{}, err
+	}
+	shown, err := secret.NewRecoveryCodes(codesPerSet, s.cfg.CodeSymbols)
+	if err != nil {
+		return RecoveryCodes{}, err
+	}
+	sealed, codes := s.codeSet(ps, m.ID, reg.ID, shown)
+	if err := s.store.ReplaceRecoveryCodes(ctx, ps.Project.ID, reg.ID, sealed, codes); err != nil {
+		if isType(err, ErrTOTPNotFound) {
+			return RecoveryCodes{}, ErrNoRecoveryCodeFactor
+		}
+		return RecoveryCodes{}, err
+	}
+	return RecoveryCodes{Organization: org, Member: m, Codes: shown}, nil
+}
+
+// codeOwner resolves the member whose codes GET and rotate act on, and its registration.
+func (s *Service) codeOwner(ctx context.Context, projectID string, ref MemberRef) (*projectState, Organization, Member, TOTPRegistration, error) {
+	var (
+		org Organization
+		m   Member
+		reg TOTPRegistration
+	)
+	if err := ref.validate(); err != nil {
+		return nil, org, m, reg, err
+	}
+	ps, err := s.project(ctx, projectID)
+	if err != nil {
+		return nil, org, m, reg, err
+	}
+	if org, m, err = s.orgMember(ctx, ps, ref.OrganizationID, ref.MemberID); err != nil {
+		return nil, org, m, reg, err
+	}
+	reg, err = s.store.TOTP(ctx, ps.Project.ID, m.ID)
+	if isType(err, ErrTOTPNotFound) {
+		err = ErrNoRecoveryCodeFactor
+	}
+	return ps, org, m, reg, err
+}
+
+// codeSet seals a set's display forms for GET and derives each code's verification MAC from
+// its normalised form.
+func (s *Service) codeSet(ps *projectState, memberID, regID string, shown []string) ([]byte, []RecoveryCode) {
+	codes := make([]RecoveryCode, len(shown))
+	for i, c := range shown {
+		codes[i] = RecoveryCode{
+			ID:       newID(kindRecoveryCode),
+			Position: i,
+			MAC:      secret.CodeMAC(ps.pepper, secret.NormalizeRecoveryCode(c)),
+		}
+	}
+	sealed := s.keys.Seal([]byte(strings.Join(shown, "\n")), codeSetAD(memberID, regID))
+	return sealed, codes
+}
+
+func (s *Service) openCodeSet(memberID string, reg TOTPRegistration) ([]string, error) {
+	pt, err := s.keys.Open(reg.SealedCodes, codeSetAD(memberID, reg.ID))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(string(pt), "\n"), nil
+}
+
+// RecoverInput is a recover request.
+type RecoverInput struct {
+	MemberRef
+	RecoveryCode string
+	SessionArgs
+	SessionOptions
+	TelemetryID string
+}
+
+// Recover spends one recovery code as the member's second factor and lands a session (§6.1).
+// The checks run in the contract's order; the code is looked at last, so a wrong one costs one
+// HMAC and one index probe and reveals nothing an earlier check would not.
+func (s *Service) Recover(ctx context.Context, projectID string, in RecoverInput) (Authenticated, error) {
+	if err := in.MemberRef.validate(); err != nil {
+		return Authenticated{}, err
+	}
+	if in.RecoveryCode == "" {
+		return Authenticated{}, ErrBadRequest
+	}
+	opts, err := in.SessionOptions.validate()
+	if err != nil {
+		return Authenticated{}, err
+	}
+	if err := secondFactorArgs(in.SessionArgs); err != nil {
+		return Authenticated{}, err
+	}
+	ps, err := s.project(ctx, projectID)
+	if err != nil {
+		return Authenticated{}, err
+	}
+	org, m, err := s.orgMember(ctx, ps, in.OrganizationID, in.MemberID)
+	if err != nil {
+		return Authenticated{}, err
+	}
+	if totpRestricted(&org, &m) {
+		return Authenticated{}, ErrMFAMethodRestricted
+	}
+	reg, err := s.store.TOTP(ctx, ps.Project.ID, m.ID)
+	if err != nil {
+		if isType(err, ErrTOTPNotFound) {
+			return Authenticated{}, ErrNoRecoveryCodeFactor
+		}
+		return Authenticated{}, err
+	}
+	now := s.now()
+	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now)
+	if err != nil {
+		return Authenticated{}, err
+	}
+	if err := base.checkMergedClaims(opts); err != nil {
+		return Authenticated{}, err
+	}
+	if err := m.LockError(now); err != nil {
+		return Authenticated{}, err
+	}
+
+	normalized := secret.NormalizeRecoveryCode(in.RecoveryCode)
+	switch secret.ClassifyRecoveryCode(normalized) {
+	case secret.CodeLooksTOTP:
+		return Authenticated{}, ErrTOTPCodeAsRecoveryCode
+	case secret.CodeMalformed:
+		return Authenticated{}, ErrInvalidRecoveryCode
+	}
+	code, err := s.store.FindRecoveryCode(ctx, ps.Project.ID, reg.ID, secret.CodeMAC(ps.pepper, normalized))
+	if err != nil {
+		if isType(err, ErrRecoveryCodeRejected) {
+			return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrRecoveryCodeRejected)
+		}
+		return Authenticated{}, err
+	}
+	if !code.UsedAt.IsZero() {
+		// A spent code presented again gets the same answer as a wrong one.
+		return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrRecoveryCodeRejected)
+	}
+
+	factor := Factor{
+		Type:                FactorRecoveryCodes,
+		DeliveryMethod:      DeliveryRecovery,
+		CreatedAt:           now,
+		UpdatedAt:           now,
+		LastAuthenticatedAt: now,
+		RecoveryCode:        &RecoveryCodeFactor{TOTPRecoveryCodeID: code.ID},
+	}
+	l := s.land(ps, &org, &m, base, factor, opts, now)
+	l.completion.RefuseIfLocked = true
+	l.completion.SpendRecoveryCode = code.ID
+	l.completion.ApplyMember = mfaPassed(&org, now)
+	out, err := s.complete(ctx, ps, &org, l)
+	if isType(err, ErrRecoveryCodeRejected) {
+		// Another request spent the code first, or a rotate replaced the set: a lost race
+		// counts as a failed attempt, so racing cannot multiply guesses.
+		return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrRecoveryCodeRejected)
+	}
+	return out, err
+}
+
+// secondFactorArgs enforces that a second factor builds on exactly one proof of a first one.
+func secondFactorArgs(a SessionArgs) error {
+	switch a.count() {
+	case 0:
+		return ErrMissingPrimaryFactor
+	case 1:
+		return nil
+	}
+	return ErrTooManySessionArguments
+}
+
+// totpRestricted reports the §6.0.4 restriction: the organization allows only MFA methods other
+// than TOTP (and so its recovery codes), and the member is not a break-glass account.
+func totpRestricted(org *Organization, m *Member) bool {
+	if org.MFAMethods != Restricted || m.IsBreakglass {
+		return false
+	}
+	for _, method := range org.AllowedMFAMethods {
+		if method == "totp" {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,196 @@
+package auth
+
+import (
+	"context"
+	"time"
+)
+
+// Store is sparekey's persistence. Every method is one transaction, scoped to one project, and
+// returns the domain errors named in its comment; any other error is a fault (500).
+//
+// Read-modify-write methods take an apply function: the store loads the current row inside its
+// transaction, apply (a pure, cheap domain function) changes it or refuses with an error, and the
+// store writes the result. Rules stay in the domain; atomicity stays in the store. apply may run
+// more than once when a backend retries a transaction, so it must not have side effects.
+type Store interface {
+	// CreateProject stores a project together with its first signing key.
+	CreateProject(ctx context.Context, p Project, key SigningKey) error
+	// Project returns a project by id, or ErrProjectNotFound.
+	Project(ctx context.Context, id string) (Project, error)
+	// Projects returns every project, oldest first.
+	Projects(ctx context.Context) ([]Project, error)
+	// SigningKeys returns the project's signing keys, newest first.
+	SigningKeys(ctx context.Context, projectID string) ([]SigningKey, error)
+
+	// CreateOrganization stores a new organization, or returns ErrOrganizationSlugUsed or
+	// ErrOrganizationExtIDUsed.
+	CreateOrganization(ctx context.Context, o Organization) error
+	// Organization resolves ref as an organization id, then a slug, then an external id, or
+	// returns ErrOrganizationNotFound.
+	Organization(ctx context.Context, projectID, ref string) (Organization, error)
+	// UpdateOrganization applies apply to the organization with this canonical id: errors
+	// ErrOrganizationNotFound, ErrOrganizationSlugUsed, ErrOrganizationExtIDUsed, or apply's.
+	UpdateOrganization(ctx context.Context, projectID, id string, apply func(*Organization) error) (Organization, error)
+	// DeleteOrganization removes an organization with its members, sessions, intermediate
+	// sessions, TOTP registrations, codes and passwords; ErrOrganizationNotFound.
+	DeleteOrganization(ctx context.Context, projectID, id string) error
+	// SearchOrganizations returns one page of the organizations matching q.
+	SearchOrganizations(ctx context.Context, projectID string, q OrganizationQuery) (OrganizationPage, error)
+
+	// CreateMember stores a new member (and its imported password, if any), or returns
+	// ErrOrganizationNotFound, ErrDuplicateMemberEmail or ErrDuplicateMemberExtID.
+	CreateMember(ctx context.Context, m Member, pw *Password) error
+	// Member resolves ref inside the organization as a member id, then an external id, or
+	// returns ErrMemberNotFound. With organizationID "" it takes canonical member ids only,
+	// in any organization of the project.
+	Member(ctx context.Context, projectID, organizationID, ref string) (Member, error)
+	// MemberByEmail finds a member by lowercase address, or returns ErrMemberNotFound.
+	MemberByEmail(ctx context.Context, projectID, organizationID, email string) (Member, error)
+	// UpdateMember applies apply to the member: errors ErrMemberNotFound,
+	// ErrDuplicateMemberEmail, ErrDuplicateMemberExtID, or apply's.
+	UpdateMember(ctx context.Context, projectID, memberID string, apply func(*Member) error) (Member, error)
+	// DeleteMember removes a member with its sessions, intermediate sessions, registration,
+	// codes and password; ErrMemberNotFound.
+	DeleteMember(ctx context.Context, projectID, memberID string) error
+	// SetPassword sets or replaces the member's password; ErrMemberNotFound.
+	SetPassword(ctx context.Context, projectID string, pw Password) error
+	// Password returns the member's password, or ErrNoPassword.
+	Password(ctx context.Context, projectID, memberID string) (Password, error)
+
+	// CreateTOTP stores a registration and its recovery codes, or returns ErrMemberNotFound or
+	// ErrActiveTOTPExists.
+	CreateTOTP(ctx context.Context, projectID string, reg TOTPRegistration, codes []RecoveryCode) error
+	// TOTP returns the member's registration, or ErrTOTPNotFound.
+	TOTP(ctx context.Context, projectID, memberID string) (TOTPRegistration, error)
+	// DeleteTOTP removes the member's registration with all its codes and applies apply to the
+	// member in the same transaction; ErrMemberNotFound, ErrTOTPNotFound.
+	DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*Member) error) (Member, error)
+	// RecoveryCodes returns every code of the registration, used or not, in issue order.
+	RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]RecoveryCode, error)
+	// FindRecoveryCode returns the registration's code with this MAC, used or not, or
+	// ErrRecoveryCodeRejected when there is none.
+	FindRecoveryCode(ctx context.Context, projectID, registrationID string, mac []byte) (RecoveryCode, error)
+	// ReplaceRecoveryCodes swaps the registration's whole set, used and unused codes alike, for
+	// a new one in one transaction; ErrTOTPNotFound.
+	ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []RecoveryCode) error
+
+	// CreateIntermediateSession stores a new intermediate session.
+	CreateIntermediateSession(ctx context.Context, ist IntermediateSession) error
+	// IntermediateSession returns an unexpired intermediate session by token digest, or
+	// ErrISTNotFound.
+	IntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time) (IntermediateSession, error)
+	// UpdateIntermediateSession applies apply to an unexpired intermediate session;
+	// ErrISTNotFound.
+	UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*IntermediateSession) error) (IntermediateSession, error)
+
+	// Session returns a live session by id, or ErrSessionNotFound.
+	Session(ctx context.Context, projectID, id string, now time.Time) (Session, error)
+	// SessionByToken returns a live session by token digest, or ErrSessionNotFound.
+	SessionByToken(ctx context.Context, projectID string, digest []byte, now time.Time) (Session, error)
+	// Sessions returns the member's live sessions, oldest started_at first.
+	Sessions(ctx context.Context, projectID, memberID string, now time.Time) ([]Session, error)
+	// UpdateSession applies apply to a live session; ErrSessionNotFound.
+	UpdateSession(ctx context.Context, projectID, id string, now time.Time, apply func(*Session) error) (Session, error)
+	// DeleteSession revokes a live session; ErrSessionNotFound.
+	DeleteSession(ctx context.Context, projectID, id string, now time.Time) error
+	// DeleteMemberSessions revokes every session of the member.
+	DeleteMemberSessions(ctx context.Context, projectID, memberID string) error
+
+	// Complete lands a successful authentication: see Completion.
+	Complete(ctx context.Context, c Completion) (Completed, error)
+	// RecordFailedAttempt counts a failed MFA attempt against the member (Member.RecordFailure)
+	// and returns the member after it; ErrMemberNotFound.
+	RecordFailedAttempt(ctx context.Context, projectID, memberID string, now time.Time, p LockPolicy) (Member, error)
+
+	// DeleteExpired removes sessions and intermediate sessions that ended before now.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Completion is everything a successful authentication changes, applied in one transaction so
+// that a code is never spent without its session and a session never exists without its code:
+//
+//  1. the member must exist and, when RefuseIfLocked, not be locked (else its LockError);
+//  2. the proof is spent: SpendRecoveryCode marks that code used if it is still unused (else
+//     ErrRecoveryCodeRejected: another request won the race, or a rotate replaced the set);
+//     SpendTOTPStep advances the registration's last step if it is older (else
+//     ErrTOTPCodeAlreadyUsed);
+//  3. the session: with ConsumeIST the intermediate session (of this member, unexpired) is
+//     deleted and NewSession starts from its factors (else ErrISTNotFound); with SessionID that
+//     live session is loaded (else ErrSessionNotFound); otherwise NewSession as given. Then
+//     ApplySession edits it and it is written;
+//  4. ApplyMember edits the member, which is written.
+type Completion struct {
+	ProjectID      string
+	MemberID       string
+	Now            time.Time
+	RefuseIfLocked bool
+
+	SpendRecoveryCode string // code id
+	SpendTOTPStep     *TOTPStep
+
+	ConsumeIST   []byte
+	SessionID    string
+	NewSession   Session
+	ApplySession func(*Session) error
+	ApplyMember  func(*Member) error
+}
+
+// TOTPStep is a TOTP time step to accept for a registration.
+type TOTPStep struct {
+	RegistrationID string
+	Step           int64
+}
+
+// Completed is the state after a Completion.
+type Completed struct {
+	Session Session
+	Member  Member
+	// RemainingCodes counts the registration's unused codes after a recovery code was spent.
+	RemainingCodes int
+}
+
+// OrganizationQuery selects a page of organizations; Filters are already validated.
+type OrganizationQuery struct {
+	Operator string // "AND" or "OR"
+	Filters  []OrganizationFilter
+	Limit    int
+	After    *OrganizationCursor
+}
+
+// OrganizationFilter is one search operand. Values holds the list filters' items; Value the
+// fuzzy filters' substring. MatchAll / MatchNone stand for filters whose answer is fixed
+// (sparekey has no SSO connections).
+type OrganizationFilter struct {
+	Name   string
+	Values []string
+	Value  string
+}
+
+// Search filter names the store understands, beyond the fixed-answer ones.
+const (
+	FilterOrganizationIDs     = "organization_ids"
+	FilterOrganizationSlugs   = "organization_slugs"
+	FilterSlugFuzzy           = "organization_slug_fuzzy"
+	FilterNameFuzzy           = "organization_name_fuzzy"
+	FilterMemberEmails        = "member_emails"
+	FilterMemberEmailFuzzy    = "member_email_fuzzy"
+	FilterAllowedDomains      = "allowed_domains"
+	FilterClaimedEmailDomains = "claimed_email_domains"
+	FilterAllowedDomainFuzzy  = "allowed_domain_fuzzy"
+	FilterMatchAll            = "match_all"
+	FilterMatchNone           = "match_none"
+)
+
+// OrganizationCursor is the position after the last organization of a page, in result order.
+type OrganizationCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// OrganizationPage is one page of search results.
+type OrganizationPage struct {
+	Organizations []Organization
+	Total         int
+	// More reports whether organizations follow this page.
+	More bool
+}
