@@ -1,0 +1,103 @@
+-- sparekey schema, version 1. Times are Unix seconds (UTC); NULL means "none".
+-- Ids are the public ids; recovery codes, ten per member, use compact keys to keep a member small.
+
+CREATE TABLE projects (
+    id            TEXT PRIMARY KEY,
+    secret_digest BLOB NOT NULL,
+    sealed_pepper BLOB NOT NULL,
+    created_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE signing_keys (
+    kid                TEXT PRIMARY KEY,
+    project_id         TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    sealed_private_key BLOB NOT NULL,
+    jwk                TEXT NOT NULL,
+    created_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX signing_keys_project ON signing_keys (project_id, created_at);
+
+CREATE TABLE organizations (
+    id          TEXT PRIMARY KEY,
+    project_id  TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    slug        TEXT NOT NULL,
+    external_id TEXT,
+    settings    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX organizations_slug ON organizations (project_id, slug);
+CREATE UNIQUE INDEX organizations_external_id ON organizations (project_id, external_id);
+CREATE INDEX organizations_created ON organizations (project_id, created_at, id);
+
+CREATE TABLE members (
+    id              TEXT PRIMARY KEY,
+    project_id      TEXT NOT NULL,
+    organization_id TEXT NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    email           TEXT NOT NULL,
+    external_id     TEXT,
+    status          TEXT NOT NULL,
+    profile         TEXT NOT NULL,
+    failed_attempts INTEGER NOT NULL DEFAULT 0,
+    lock_created_at INTEGER,
+    lock_expires_at INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX members_email ON members (organization_id, email);
+CREATE UNIQUE INDEX members_external_id ON members (organization_id, external_id);
+
+CREATE TABLE passwords (
+    member_id  TEXT PRIMARY KEY REFERENCES members (id) ON DELETE CASCADE,
+    id         TEXT NOT NULL,
+    sealed     BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE totp_registrations (
+    pk            INTEGER PRIMARY KEY,
+    id            TEXT NOT NULL UNIQUE,
+    member_id     TEXT NOT NULL UNIQUE REFERENCES members (id) ON DELETE CASCADE,
+    sealed_secret BLOB NOT NULL,
+    sealed_codes  BLOB,
+    last_step     INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL
+);
+
+-- One row per code: the HMAC is the key, so verifying a code is one primary-key probe.
+CREATE TABLE recovery_codes (
+    registration_pk INTEGER NOT NULL REFERENCES totp_registrations (pk) ON DELETE CASCADE,
+    mac             BLOB NOT NULL,
+    position        INTEGER NOT NULL,
+    id              BLOB NOT NULL,
+    used_at         INTEGER,
+    PRIMARY KEY (registration_pk, mac)
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+    id               TEXT PRIMARY KEY,
+    project_id       TEXT NOT NULL,
+    organization_id  TEXT NOT NULL,
+    member_id        TEXT NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    token_digest     BLOB NOT NULL UNIQUE,
+    started_at       INTEGER NOT NULL,
+    last_accessed_at INTEGER NOT NULL,
+    expires_at       INTEGER NOT NULL,
+    factors          TEXT NOT NULL,
+    custom_claims    TEXT NOT NULL
+);
+CREATE INDEX sessions_member ON sessions (member_id, started_at);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+
+CREATE TABLE intermediate_sessions (
+    token_digest    BLOB PRIMARY KEY,
+    project_id      TEXT NOT NULL,
+    organization_id TEXT NOT NULL,
+    member_id       TEXT NOT NULL REFERENCES members (id) ON DELETE CASCADE,
+    factors         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX intermediate_sessions_member ON intermediate_sessions (member_id);
+CREATE INDEX intermediate_sessions_expires ON intermediate_sessions (expires_at);
