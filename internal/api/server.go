@@ -1,0 +1,204 @@
+// Package api serves the Stytch B2B HTTP API on top of the auth domain: routing, HTTP Basic
+// project authentication, request decoding, the Stytch wire types and error envelope.
+package api
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sparekey/sparekey/internal/auth"
+)
+
+// Server is the HTTP face of an auth.Service.
+type Server struct {
+	svc      *auth.Service
+	log      *slog.Logger
+	mux      *http.ServeMux
+	patterns map[string]bool
+}
+
+// New returns the API handler. Every response, errors included, is a JSON object.
+func New(svc *auth.Service, log *slog.Logger) *Server {
+	s := &Server{svc: svc, log: log, mux: http.NewServeMux(), patterns: map[string]bool{}}
+	s.routes()
+	return s
+}
+
+// route is one endpoint. Handlers of authenticated routes get the project id.
+type route struct {
+	method, path string
+	handler      func(w http.ResponseWriter, r *http.Request, projectID string)
+	public       bool // JWKS: no credentials needed
+}
+
+func (s *Server) routes() {
+	const orgs = "/v1/b2b/organizations"
+	table := []route{
+		{method: "GET", path: "/v1/b2b/recovery_codes/{organization_id}/{member_id}", handler: s.getRecoveryCodes},
+		{method: "POST", path: "/v1/b2b/recovery_codes/recover", handler: s.recoverCode},
+		{method: "POST", path: "/v1/b2b/recovery_codes/rotate", handler: s.rotateRecoveryCodes},
+
+		{method: "POST", path: orgs, handler: s.createOrganization},
+		{method: "GET", path: orgs + "/{organization_id}", handler: s.getOrganization},
+		{method: "PUT", path: orgs + "/{organization_id}", handler: s.updateOrganization},
+		{method: "DELETE", path: orgs + "/{organization_id}", handler: s.deleteOrganization},
+		{method: "POST", path: orgs + "/search", handler: s.searchOrganizations},
+
+		{method: "POST", path: orgs + "/{organization_id}/members", handler: s.createMember},
+		{method: "GET", path: orgs + "/{organization_id}/member", handler: s.getMember},
+		{method: "PUT", path: orgs + "/{organization_id}/members/{member_id}", handler: s.updateMember},
+		{method: "DELETE", path: orgs + "/{organization_id}/members/{member_id}", handler: s.deleteMember},
+		{method: "DELETE", path: orgs + "/{organization_id}/members/{member_id}/totp", handler: s.deleteMemberTOTP},
+
+		{method: "POST", path: "/v1/b2b/totp", handler: s.createTOTP},
+		{method: "POST", path: "/v1/b2b/totp/authenticate", handler: s.authenticateTOTP},
+		{method: "POST", path: "/v1/b2b/totp/migrate", handler: s.migrateTOTP},
+
+		{method: "POST", path: "/v1/b2b/passwords/migrate", handler: s.migratePassword},
+		{method: "POST", path: "/v1/b2b/passwords/authenticate", handler: s.authenticatePassword},
+
+		{method: "POST", path: "/v1/b2b/sessions/authenticate", handler: s.authenticateSession},
+		{method: "GET", path: "/v1/b2b/sessions", handler: s.listSessions},
+		{method: "POST", path: "/v1/b2b/sessions/revoke", handler: s.revokeSession},
+		{method: "GET", path: "/v1/b2b/sessions/jwks/{project_id}", handler: s.jwks, public: true},
+	}
+	for _, rt := range table {
+		pattern := rt.method + " " + rt.path
+		s.mux.Handle(pattern, s.endpoint(rt))
+		s.patterns[pattern] = true
+	}
+}
+
+// allowedMethods lists the methods the path of r is served with; none means an unknown path.
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); s.patterns[pattern] {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// Patterns lists the mux patterns the server registered (for the OpenAPI check).
+func (s *Server) Patterns() []string {
+	out := make([]string, 0, len(s.patterns))
+	for p := range s.patterns {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// endpoint wraps a handler with project authentication unless the route is public.
+func (s *Server) endpoint(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rt.public {
+			rt.handler(w, r, "")
+			return
+		}
+		id, sec, ok := r.BasicAuth()
+		if !ok || id == "" {
+			s.fail(w, r, auth.ErrUnauthorizedCredentials)
+			return
+		}
+		if err := s.svc.AuthenticateProject(r.Context(), id, sec); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		setProject(r, id)
+		rt.handler(w, r, id)
+	})
+}
+
+type ctxKey int
+
+const infoKey ctxKey = 0
+
+// requestInfo is what the middleware and handlers share about one request, for the log line.
+type requestInfo struct {
+	id        string
+	projectID string
+}
+
+func info(r *http.Request) *requestInfo {
+	if ri, ok := r.Context().Value(infoKey).(*requestInfo); ok {
+		return ri
+	}
+	return &requestInfo{}
+}
+
+func requestID(r *http.Request) string { return info(r).id }
+
+func setProject(r *http.Request, id string) { info(r).projectID = id }
+
+// statusRecorder remembers the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP gives every request an id, recovers panics into a 500 envelope, routes, and logs
+// one line. The log line never carries a body, a query string or a header value: they may hold
+// codes, tokens or passwords.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ri := &requestInfo{id: "request-id-test-" + uuid.NewString()}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey, ri))
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic", "request_id", ri.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if rec.status == 0 {
+				s.writeError(rec, r, http.StatusInternalServerError, auth.ErrInternal.Type, auth.ErrInternal.Message)
+			}
+		}
+		s.log.Info("request",
+			"request_id", ri.id,
+			"method", r.Method,
+			"route", r.Pattern,
+			"status", rec.status,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"project_id", ri.projectID,
+		)
+	}()
+	// ServeMux would answer an unclean path with a redirect and an unknown path or method with
+	// text; the contract wants JSON 404 and 405 envelopes.
+	if _, pattern := s.mux.Handler(r); !s.patterns[pattern] {
+		if allow := s.allowedMethods(r); len(allow) > 0 {
+			rec.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(rec, r, http.StatusMethodNotAllowed, "method_not_allowed", "This endpoint does not accept that HTTP method.")
+			return
+		}
+		s.writeError(rec, r, http.StatusNotFound, "route_not_found", "No such endpoint.")
+		return
+	}
+	s.mux.ServeHTTP(rec, r)
+}
