@@ -1,0 +1,33 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+const migrateUsage = `Usage: sparekey migrate [--db sqlite:PATH]
+
+Applies the database migrations this binary carries. serve applies them by itself on SQLite.
+`
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var f storageFlags
+	fs := newFlagSet("migrate", stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, migrateUsage) }
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := f.openStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, _, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database schema at version %d\n", v)
+	return nil
+}
