@@ -202,15 +202,25 @@ type pool struct {
 
 func newPool(db *sql.DB) *pool { return &pool{db: db, stmts: make(map[string]*sql.Stmt)} }
 
+// stmt returns the prepared statement for query, preparing it on first use. The lock is not held
+// while preparing: on the write pool, preparing waits for the only connection, and the
+// transaction holding it needs the lock to look up its own statements.
 func (p *pool) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if s, ok := p.stmts[query]; ok {
+	s, ok := p.stmts[query]
+	p.mu.Unlock()
+	if ok {
 		return s, nil
 	}
 	s, err := p.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if first, ok := p.stmts[query]; ok {
+		s.Close() // another goroutine prepared it meanwhile; keep one
+		return first, nil
 	}
 	p.stmts[query] = s
 	return s, nil
@@ -221,7 +231,7 @@ func (p *pool) close() error {
 	for _, s := range p.stmts {
 		s.Close()
 	}
-	p.stmts = nil
+	clear(p.stmts)
 	p.mu.Unlock()
 	return p.db.Close()
 }
