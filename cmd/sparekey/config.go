@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
+	"github.com/sparekey/sparekey/internal/store/postgres"
 	"github.com/sparekey/sparekey/internal/store/sqlite"
 )
 
@@ -55,17 +57,70 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// database is what the commands need from an opened store, whichever backend holds it.
+type database interface {
+	auth.Store
+	Migrate(ctx context.Context) error
+	CheckSchema(ctx context.Context) error
+	SchemaVersion(ctx context.Context) (current, expected int, err error)
+	Close() error
+}
+
+var (
+	_ database = (*sqlite.DB)(nil)
+	_ database = (*postgres.DB)(nil)
+)
+
 // storageFlags are the flags every command that opens the database shares.
 type storageFlags struct {
-	db            string
-	masterKey     string
-	masterKeyFile string
+	db                 string
+	masterKey          string
+	masterKeyFile      string
+	dbMaxConns         int
+	dbStatementTimeout time.Duration
+	migrate            bool
 }
 
 func (f *storageFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.db, "db", defaultDB, "database: sqlite:PATH")
+	fs.StringVar(&f.db, "db", defaultDB, "database: sqlite:PATH or postgres://user:password@host:port/database")
 	fs.StringVar(&f.masterKey, "master-key", "", "master key: 32 bytes as 64 hex characters or base64 (prefer --master-key-file)")
 	fs.StringVar(&f.masterKeyFile, "master-key-file", "", "file holding the master key")
+	fs.IntVar(&f.dbMaxConns, "db-max-conns", 16, "PostgreSQL: connections in the pool")
+	fs.DurationVar(&f.dbStatementTimeout, "db-statement-timeout", 10*time.Second, "PostgreSQL: the server cancels a statement that runs longer (0 keeps the server's setting)")
+}
+
+// registerMigrate adds --migrate, for the commands that otherwise refuse a PostgreSQL schema
+// older than the binary.
+func (f *storageFlags) registerMigrate(fs *flag.FlagSet) {
+	fs.BoolVar(&f.migrate, "migrate", false, "PostgreSQL: apply pending migrations before starting (SQLite always does)")
+}
+
+// isPostgres reports whether a --db setting names a PostgreSQL database.
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// displayDB is the --db setting as it may be logged or shown: a PostgreSQL URL loses its
+// password, in the user part or in the query, and anything else that may hold one is hidden.
+func displayDB(db string) string {
+	if !isPostgres(db) {
+		if strings.Contains(db, "@") || strings.Contains(strings.ToLower(db), "password") {
+			return "(hidden, as it may hold a password)"
+		}
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(hidden: not a valid URL)"
+	}
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return u.Redacted()
 }
 
 // sqlitePath returns the file of a sqlite: database setting.
@@ -77,14 +132,19 @@ func (f *storageFlags) sqlitePath() (string, error) {
 			return "", usageError{"--db sqlite: needs a file path, e.g. sqlite:./sparekey-data/sparekey.db"}
 		}
 		return p, nil
-	case strings.HasPrefix(f.db, "postgres://"), strings.HasPrefix(f.db, "postgresql://"):
-		return "", usageError{"--db: PostgreSQL is not supported by this build yet; use sqlite:PATH"}
+	case isPostgres(f.db):
+		return "", errors.New("--db names a PostgreSQL database, which has no data folder")
 	}
-	return "", usageError{fmt.Sprintf("--db %q: expected sqlite:PATH", f.db)}
+	return "", usageError{fmt.Sprintf("--db %q: expected sqlite:PATH or postgres://user:password@host:port/database", displayDB(f.db))}
 }
 
-// openStore opens and (when migrate is set) migrates the database.
-func (f *storageFlags) openStore(ctx context.Context, migrate bool) (*sqlite.DB, error) {
+// openStore opens the database and brings its schema to this binary's version: SQLite always
+// migrates; PostgreSQL migrates when migratePostgres is set and otherwise refuses a schema of
+// another version, because with many replicas migrating is a deliberate step.
+func (f *storageFlags) openStore(ctx context.Context, migratePostgres bool) (database, error) {
+	if isPostgres(f.db) {
+		return f.openPostgres(ctx, migratePostgres)
+	}
 	path, err := f.sqlitePath()
 	if err != nil {
 		return nil, err
@@ -93,16 +153,65 @@ func (f *storageFlags) openStore(ctx context.Context, migrate bool) (*sqlite.DB,
 	if err != nil {
 		return nil, err
 	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (f *storageFlags) openPostgres(ctx context.Context, migrate bool) (database, error) {
+	if f.dbMaxConns < 1 || f.dbMaxConns > 10000 {
+		return nil, usageError{fmt.Sprintf("--db-max-conns %d: expected 1 to 10000", f.dbMaxConns)}
+	}
+	if f.dbStatementTimeout < 0 {
+		return nil, usageError{"--db-statement-timeout must not be negative"}
+	}
+	db, err := postgres.Open(ctx, f.db, postgres.Options{MaxConns: int32(f.dbMaxConns), StatementTimeout: f.dbStatementTimeout})
+	if err != nil {
+		return nil, err
+	}
 	if migrate {
 		err = db.Migrate(ctx)
 	} else {
-		err = db.CheckSchema(ctx)
+		err = schemaRefusal(ctx, db)
 	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
 	return db, nil
+}
+
+// schemaRefusal explains a PostgreSQL schema of another version than the binary's.
+func schemaRefusal(ctx context.Context, db *postgres.DB) error {
+	err := db.CheckSchema(ctx)
+	switch {
+	case errors.Is(err, postgres.ErrSchemaOutdated):
+		current, expected, _ := db.SchemaVersion(ctx)
+		return fmt.Errorf("the PostgreSQL schema is at version %d and this sparekey needs version %d: "+
+			"run `sparekey migrate --db ...` first, or start with --migrate (%s=true) to apply the migrations now", current, expected, envName("migrate"))
+	case errors.Is(err, postgres.ErrSchemaTooNew):
+		current, expected, _ := db.SchemaVersion(ctx)
+		return fmt.Errorf("the PostgreSQL schema is at version %d, newer than this sparekey's %d: "+
+			"a newer sparekey migrated it; run that version (migrations are forward-only)", current, expected)
+	}
+	return err
+}
+
+// errNoMasterKeyPostgres is the refusal to run on PostgreSQL without a configured key: there is
+// no data folder to keep a generated one in, and every replica needs the same key.
+var errNoMasterKeyPostgres = fmt.Errorf("PostgreSQL needs a master key: set %s to 64 hex characters, or --master-key-file (%s) to a file holding them; "+
+	"generate one with `openssl rand -hex 32`, keep it safe, and give every replica the same key",
+	envName("master-key"), envName("master-key-file"))
+
+// checkMasterKeySource refuses a PostgreSQL database without a configured master key before
+// anything connects.
+func (f *storageFlags) checkMasterKeySource() error {
+	if isPostgres(f.db) && f.masterKey == "" && f.masterKeyFile == "" {
+		return errNoMasterKeyPostgres
+	}
+	return nil
 }
 
 // keyring resolves the master key: --master-key, then --master-key-file, then (SQLite only) the
@@ -119,6 +228,8 @@ func (f *storageFlags) keyring(ctx context.Context, store auth.Store, stderr io.
 			return nil, fmt.Errorf("read --master-key-file: %w", err)
 		}
 		raw, source = string(b), f.masterKeyFile
+	case isPostgres(f.db):
+		return nil, errNoMasterKeyPostgres
 	default:
 		path, err := f.sqlitePath()
 		if err != nil {

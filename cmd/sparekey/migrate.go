@@ -6,9 +6,15 @@ import (
 	"io"
 )
 
-const migrateUsage = `Usage: sparekey migrate [--db sqlite:PATH]
+const migrateUsage = `Usage: sparekey migrate [--db sqlite:PATH|postgres://user:password@host:port/database]
 
-Applies the database migrations this binary carries. serve applies them by itself on SQLite.
+Applies the database migrations this binary carries. serve applies them by itself on SQLite; on
+PostgreSQL it refuses a schema of another version unless given --migrate. Replicas migrating at
+once are safe: each migration is applied once, under a lock.
+
+Flags (each also read from its SPAREKEY_* environment twin):
+  --db sqlite:PATH|postgres://...  database (SPAREKEY_DB)
+  --db-statement-timeout D         PostgreSQL: cancel statements running longer (default 10s)
 `
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -9,10 +9,14 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 )
 
-const projectCreateUsage = `Usage: sparekey project create [--db sqlite:PATH] [--json]
+const projectCreateUsage = `Usage: sparekey project create [--db sqlite:PATH|postgres://...] [--json]
 
 Creates a project and prints its id and secret. The secret is shown only this once.
 With --json it prints {"project_id": "...", "secret": "..."}.
+
+On PostgreSQL the master key must be given (--master-key, --master-key-file or their
+SPAREKEY_* twins, the same key serve uses), and the schema must be migrated (sparekey migrate,
+or --migrate here).
 `
 
 func projectCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,11 +27,15 @@ func projectCreate(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("project create", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, projectCreateUsage) }
 	f.register(fs)
+	f.registerMigrate(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, err := f.openStore(ctx, true)
+	if err := f.checkMasterKeySource(); err != nil {
+		return err
+	}
+	store, err := f.openStore(ctx, f.migrate)
 	if err != nil {
 		return err
 	}

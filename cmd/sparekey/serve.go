@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,11 +21,22 @@ Serves the Stytch B2B API on --addr (default 127.0.0.1:8080). With no --db it ke
 ./sparekey-data/sparekey.db, creating it, a master key beside it and a first project (whose
 credentials it prints once, with an SDK snippet) on the first start.
 
+With --db postgres://... many replicas can share one database. There is no data folder, so the
+master key must be configured (the same on every replica; generate one with openssl rand -hex 32),
+projects are made with 'sparekey project create --db postgres://...', and the schema must be at
+this binary's version: run 'sparekey migrate --db postgres://...' first, or give --migrate.
+
 Flags (each also read from its SPAREKEY_* environment twin):
   --addr ADDR                  listen address (SPAREKEY_ADDR; default 127.0.0.1:8080)
-  --db sqlite:PATH             database (SPAREKEY_DB)
+  --db sqlite:PATH|postgres://user:password@host:port/database
+                               database (SPAREKEY_DB; default sqlite:./sparekey-data/sparekey.db)
   --master-key KEY             64 hex characters or base64 of 32 bytes (SPAREKEY_MASTER_KEY)
   --master-key-file PATH       file holding the master key (SPAREKEY_MASTER_KEY_FILE)
+  --migrate                    PostgreSQL: apply pending migrations first (SPAREKEY_MIGRATE=true);
+                               SQLite always does
+  --db-max-conns N             PostgreSQL: connection pool size (SPAREKEY_DB_MAX_CONNS; default 16)
+  --db-statement-timeout D     PostgreSQL: cancel statements running longer, 0 for the server's
+                               setting (SPAREKEY_DB_STATEMENT_TIMEOUT; default 10s)
   --recovery-code-length N     12 or 16 symbols (SPAREKEY_RECOVERY_CODE_LENGTH)
   --lock-threshold N           failed MFA attempts that lock a member (default 10)
   --lock-duration D            lock length, e.g. 1h (default 1h)
@@ -49,6 +59,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveUsage) }
 	f.storageFlags.register(fs)
+	f.storageFlags.registerMigrate(fs)
 	f.domainFlags.register(fs)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -65,7 +76,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := f.openStore(ctx, true)
+	if err := f.checkMasterKeySource(); err != nil {
+		return err
+	}
+	store, err := f.openStore(ctx, f.migrate)
 	if err != nil {
 		return err
 	}
@@ -88,7 +102,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	if err := firstStart(ctx, svc, base, stdout); err != nil {
+	if err := firstStart(ctx, svc, base, stdout, isPostgres(f.db), log); err != nil {
 		ln.Close()
 		return err
 	}
@@ -106,7 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("sparekey listening", "addr", ln.Addr().String(), "url", base, "db", f.db)
+	log.Info("sparekey listening", "addr", ln.Addr().String(), "url", base, "db", displayDB(f.db))
 
 	select {
 	case err := <-errc:
@@ -126,11 +140,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // firstStart creates a project when the database has none and prints its credentials with a
-// ready-to-paste SDK snippet. They go to stdout, once, never to the log.
-func firstStart(ctx context.Context, svc *auth.Service, base string, stdout io.Writer) error {
+// ready-to-paste SDK snippet. They go to stdout, once, never to the log. A shared (PostgreSQL)
+// database only gets a hint: replicas starting together would each create a project, and its
+// secret would land in whichever replica's output, so there projects are made on purpose.
+func firstStart(ctx context.Context, svc *auth.Service, base string, stdout io.Writer, shared bool, log *slog.Logger) error {
 	has, err := svc.HasProjects(ctx)
 	if err != nil || has {
 		return err
+	}
+	if shared {
+		log.Warn("the database has no project yet; create one with: sparekey project create --db postgres://... --json")
+		return nil
 	}
 	p, sec, err := svc.CreateProject(ctx)
 	if err != nil {
