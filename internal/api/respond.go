@@ -106,7 +106,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if len(body) == 0 {
 		return true
 	}
-	if !utf8.Valid(body) || body[0] != '{' {
+	if !utf8.Valid(body) || body[0] != '{' || hasEscapedNUL(body) {
 		s.fail(w, r, auth.ErrBadRequest)
 		return false
 	}
@@ -120,6 +120,27 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		return false
 	}
 	return true
+}
+
+// hasEscapedNUL reports a \u0000 escape in a JSON text. NUL is valid UTF-8 but no text column of
+// PostgreSQL can hold it, and no Stytch field needs it, so it is refused like invalid UTF-8 on
+// every backend alike.
+func hasEscapedNUL(body []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`\u0000`))
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		slashes := 0
+		for k := at; k >= 0 && body[k] == '\\'; k-- {
+			slashes++
+		}
+		if slashes%2 == 1 { // an odd run of backslashes ends in an escape, not a literal backslash
+			return true
+		}
+		i = at + 1
+	}
 }
 
 // number is a JSON number literal kept as text, so the domain can tell 60 from 60.5 and apply

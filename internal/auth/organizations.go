@@ -413,7 +413,7 @@ func searchFilter(op SearchOperand) (OrganizationFilter, error) {
 		if !ok {
 			return OrganizationFilter{}, ErrInvalidRequestValue
 		}
-		return OrganizationFilter{Name: op.FilterName, Value: strings.ToLower(v)}, nil
+		return OrganizationFilter{Name: op.FilterName, Value: FoldCase(v)}, nil
 	case "has_active_sso_connection":
 		v, ok := op.FilterValue.(bool)
 		if !ok {
@@ -443,7 +443,7 @@ func decodeCursor(s string) (OrganizationCursor, bool) {
 		return OrganizationCursor{}, false
 	}
 	ts, id, ok := strings.Cut(string(raw), ":")
-	if !ok || !strings.HasPrefix(id, kindOrganization+"-") {
+	if !ok || !strings.HasPrefix(id, kindOrganization+"-") || !cleanText(id) {
 		return OrganizationCursor{}, false
 	}
 	unix, err := strconv.ParseInt(ts, 10, 64)

@@ -81,3 +81,11 @@ func maskPhone(p string) string {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+// FoldCase is how sparekey compares text case-insensitively (search filters). Stores keep
+// folded copies made with it rather than relying on their database's own lower(), which differs
+// between backends and locales.
+func FoldCase(s string) string { return strings.ToLower(s) }
+
+// cleanText reports whether s is valid UTF-8 without NUL, the text every backend can store.
+func cleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }

@@ -144,8 +144,8 @@ func (db *DB) CreateOrganization(ctx context.Context, o auth.Organization) error
 		if err := checkOrganizationUnique(ctx, tx, &o); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `INSERT INTO organizations (id, project_id, name, slug, external_id, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			o.ID, o.ProjectID, o.Name, o.Slug, nullString(o.ExternalID), string(settings), unix(o.CreatedAt), unix(o.UpdatedAt))
+		_, err := tx.exec(ctx, `INSERT INTO organizations (id, project_id, name, name_folded, slug, external_id, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			o.ID, o.ProjectID, o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), string(settings), unix(o.CreatedAt), unix(o.UpdatedAt))
 		return err
 	})
 }
@@ -187,8 +187,8 @@ func (db *DB) UpdateOrganization(ctx context.Context, projectID, id string, appl
 		if err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `UPDATE organizations SET name = ?, slug = ?, external_id = ?, settings = ?, updated_at = ? WHERE id = ?`,
-			o.Name, o.Slug, nullString(o.ExternalID), string(settings), unix(o.UpdatedAt), o.ID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE organizations SET name = ?, name_folded = ?, slug = ?, external_id = ?, settings = ?, updated_at = ? WHERE id = ?`,
+			o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), string(settings), unix(o.UpdatedAt), o.ID); err != nil {
 			return err
 		}
 		out = o
@@ -234,7 +234,7 @@ func searchCondition(f auth.OrganizationFilter) (string, []any) {
 	case auth.FilterSlugFuzzy:
 		return "instr(lower(o.slug), ?) > 0", []any{f.Value}
 	case auth.FilterNameFuzzy:
-		return "instr(lower(o.name), ?) > 0", []any{f.Value}
+		return "instr(o.name_folded, ?) > 0", []any{f.Value}
 	case auth.FilterMemberEmails:
 		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND m.email IN " + in(len(f.Values)) + ")", values()
 	case auth.FilterMemberEmailFuzzy:

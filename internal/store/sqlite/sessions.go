@@ -256,6 +256,7 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 				return err
 			}
 			s = c.NewSession
+			s.Factors = nil // the session starts from the intermediate session's factors alone
 			if err := json.Unmarshal([]byte(factors), &s.Factors); err != nil {
 				return err
 			}

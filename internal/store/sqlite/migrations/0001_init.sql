@@ -21,6 +21,8 @@ CREATE TABLE organizations (
     id          TEXT PRIMARY KEY,
     project_id  TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     name        TEXT NOT NULL,
+    -- name case-folded by sparekey: SQLite's lower() folds ASCII only
+    name_folded TEXT NOT NULL,
     slug        TEXT NOT NULL,
     external_id TEXT,
     settings    TEXT NOT NULL,
