@@ -24,6 +24,18 @@ func commands() []command {
 		{name: "serve", summary: "serve the API (SQLite by default)", usage: serveUsage, run: serve},
 		{name: "migrate", summary: "apply database migrations", usage: migrateUsage, run: migrate},
 		{name: "project create", summary: "create a project and print its credentials", usage: projectCreateUsage, run: projectCreate},
+		{name: "recovery-codes get", summary: "list a member's unused recovery codes", usage: recoveryCodesGetUsage, run: recoveryCodesGet().run},
+		{name: "recovery-codes rotate", summary: "replace a member's recovery codes", usage: recoveryCodesRotateUsage, run: recoveryCodesRotate().run},
+		{name: "recovery-codes recover", summary: "authenticate with a recovery code", usage: recoveryCodesRecoverUsage, run: recoveryCodesRecover().run},
+		{name: "organizations create", summary: "create an organization", usage: organizationsCreateUsage, run: organizationsCreate().run},
+		{name: "organizations get", summary: "print an organization", usage: organizationsGetUsage, run: organizationsGet().run},
+		{name: "members create", summary: "add a member to an organization", usage: membersCreateUsage, run: membersCreate().run},
+		{name: "members get", summary: "print a member", usage: membersGetUsage, run: membersGet().run},
+		{name: "totp create", summary: "register an authenticator app (issues recovery codes)", usage: totpCreateUsage, run: totpCreate().run},
+		{name: "passwords migrate", summary: "import a member's password hash", usage: passwordsMigrateUsage, run: passwordsMigrate().run},
+		{name: "passwords authenticate", summary: "check a member's password", usage: passwordsAuthenticateUsage, run: passwordsAuthenticate().run},
+		{name: "sessions authenticate", summary: "check a session and mint a fresh JWT", usage: sessionsAuthenticateUsage, run: sessionsAuthenticate().run},
+		{name: "sessions revoke", summary: "end a session or all of a member's sessions", usage: sessionsRevokeUsage, run: sessionsRevoke().run},
 	}
 }
 
