@@ -36,7 +36,10 @@ func envName(flagName string) string {
 // environment twin. A bad environment value is reported with the variable's name.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()} // an unknown flag or a bad value: exit code 2
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
