@@ -126,8 +126,9 @@ func (in *OrganizationInput) apply(o *Organization) {
 	setString(&o.ThirdPartyConnectedAppsAllowedType, in.ThirdPartyConnectedAppsAllowedType)
 	setList(&o.AllowedFirstPartyConnectedApps, in.AllowedFirstPartyConnectedApps)
 	setList(&o.AllowedThirdPartyConnectedApps, in.AllowedThirdPartyConnectedApps)
-	setList(&o.EmailAllowedDomains, in.EmailAllowedDomains)
-	setList(&o.ClaimedEmailDomains, in.ClaimedEmailDomains)
+	// Domains are case-insensitive: they are kept folded, so search compares them exactly.
+	setFoldedList(&o.EmailAllowedDomains, in.EmailAllowedDomains)
+	setFoldedList(&o.ClaimedEmailDomains, in.ClaimedEmailDomains)
 	if in.RBACEmailImplicitRoleAssignments != nil {
 		o.RBACEmailImplicitRoleAssignments = append([]RoleAssignment{}, *in.RBACEmailImplicitRoleAssignments...)
 	}
@@ -149,6 +150,16 @@ func setString(dst *string, v *string) {
 func setList(dst *[]string, v *[]string) {
 	if v != nil {
 		*dst = append([]string{}, *v...)
+	}
+}
+
+func setFoldedList(dst *[]string, v *[]string) {
+	if v != nil {
+		out := make([]string, len(*v))
+		for i, s := range *v {
+			out[i] = FoldCase(s)
+		}
+		*dst = out
 	}
 }
 

@@ -158,7 +158,9 @@ type OrganizationQuery struct {
 }
 
 // OrganizationFilter is one search operand. Values holds the list filters' items; Value the
-// fuzzy filters' substring. MatchAll / MatchNone stand for filters whose answer is fixed
+// fuzzy filters' substring. Both are folded with FoldCase, as are the stored values they are
+// compared with (member emails, email domains, and the organization name through the copy the
+// store keeps), so stores compare exactly and never rely on their database's lower(). MatchAll / MatchNone stand for filters whose answer is fixed
 // (sparekey has no SSO connections).
 type OrganizationFilter struct {
 	Name   string

@@ -71,6 +71,9 @@ func (db *DB) Projects(ctx context.Context) ([]auth.Project, error) {
 }
 
 func (db *DB) SigningKeys(ctx context.Context, projectID string) ([]auth.SigningKey, error) {
+	if !storable(projectID) {
+		return nil, nil
+	}
 	rows, err := db.pool.Query(ctx, `SELECT kid, sealed_private_key, jwk, created_at FROM signing_keys WHERE project_id = $1 ORDER BY created_at DESC, kid DESC`, projectID)
 	if err != nil {
 		return nil, err
@@ -138,7 +141,7 @@ const organizationByRef = `SELECT ` + orgColumns + ` FROM (
 ) o ORDER BY o.rank LIMIT 1`
 
 func (db *DB) Organization(ctx context.Context, projectID, ref string) (auth.Organization, error) {
-	if !storable(ref) {
+	if !storable(projectID, ref) {
 		return auth.Organization{}, auth.ErrOrganizationNotFound
 	}
 	o, err := scanOrganization(db.pool.QueryRow(ctx, organizationByRef, projectID, ref))
@@ -149,6 +152,9 @@ func (db *DB) Organization(ctx context.Context, projectID, ref string) (auth.Org
 }
 
 func (db *DB) UpdateOrganization(ctx context.Context, projectID, id string, apply func(*auth.Organization) error) (auth.Organization, error) {
+	if !storable(projectID, id) {
+		return auth.Organization{}, auth.ErrOrganizationNotFound
+	}
 	var out auth.Organization
 	err := db.tx(ctx, func(tx *txn) error {
 		var o auth.Organization
@@ -184,6 +190,9 @@ func (db *DB) UpdateOrganization(ctx context.Context, projectID, id string, appl
 }
 
 func (db *DB) DeleteOrganization(ctx context.Context, projectID, id string) error {
+	if !storable(projectID, id) {
+		return auth.ErrOrganizationNotFound
+	}
 	return db.retry(ctx, func() error {
 		tag, err := db.pool.Exec(ctx, `DELETE FROM organizations WHERE project_id = $1 AND id = $2`, projectID, id)
 		if err != nil {
@@ -245,11 +254,11 @@ func (q *searchQuery) condition(f auth.OrganizationFilter) string {
 	case auth.FilterMemberEmailFuzzy:
 		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND strpos(m.email, " + q.arg(f.Value) + ") > 0)"
 	case auth.FilterAllowedDomains:
-		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " j(v) WHERE lower(j.v) = ANY(" + q.arg(values) + "::text[]))"
+		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " j(v) WHERE j.v = ANY(" + q.arg(values) + "::text[]))"
 	case auth.FilterClaimedEmailDomains:
-		return "EXISTS (SELECT 1 FROM " + jsonArray("claimed_email_domains") + " j(v) WHERE lower(j.v) = ANY(" + q.arg(values) + "::text[]))"
+		return "EXISTS (SELECT 1 FROM " + jsonArray("claimed_email_domains") + " j(v) WHERE j.v = ANY(" + q.arg(values) + "::text[]))"
 	case auth.FilterAllowedDomainFuzzy:
-		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " j(v) WHERE strpos(lower(j.v), " + q.arg(f.Value) + ") > 0)"
+		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " j(v) WHERE strpos(j.v, " + q.arg(f.Value) + ") > 0)"
 	case auth.FilterMatchAll:
 		return "TRUE"
 	}

@@ -240,11 +240,11 @@ func searchCondition(f auth.OrganizationFilter) (string, []any) {
 	case auth.FilterMemberEmailFuzzy:
 		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND instr(m.email, ?) > 0)", []any{f.Value}
 	case auth.FilterAllowedDomains:
-		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') j WHERE lower(j.value) IN " + in(len(f.Values)) + ")", values()
+		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') j WHERE j.value IN " + in(len(f.Values)) + ")", values()
 	case auth.FilterClaimedEmailDomains:
-		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.claimed_email_domains') j WHERE lower(j.value) IN " + in(len(f.Values)) + ")", values()
+		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.claimed_email_domains') j WHERE j.value IN " + in(len(f.Values)) + ")", values()
 	case auth.FilterAllowedDomainFuzzy:
-		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') j WHERE instr(lower(j.value), ?) > 0)", []any{f.Value}
+		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') j WHERE instr(j.value, ?) > 0)", []any{f.Value}
 	case auth.FilterMatchAll:
 		return "1", nil
 	}
