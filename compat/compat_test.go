@@ -1,7 +1,8 @@
 // Package compat_test runs the official Stytch Node SDK against a freshly
 // built sparekey: it builds cmd/sparekey, creates a project in a temporary
-// SQLite database, serves it on a loopback port and runs the node:test suite
-// in this directory with the project's credentials.
+// database, serves it on a loopback port and runs the node:test suite in this
+// directory with the project's credentials. The suite runs twice: on SQLite,
+// and on PostgreSQL when SPAREKEY_TEST_POSTGRES_URL names one.
 package compat_test
 
 import (
@@ -16,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The SDK version CONTRACT.md §9 was verified against; package-lock.json pins it.
@@ -31,20 +35,36 @@ const stytchVersion = "14.2.0"
 func TestNodeSDK(t *testing.T) {
 	node := requireNode(t)
 
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "sparekey")
+	bin := filepath.Join(t.TempDir(), "sparekey")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/sparekey")
 	build.Dir = ".." // the module root; go test runs in compat/
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/sparekey: %v\n%s", err, out)
 	}
 
-	db := "sqlite:" + filepath.Join(dir, "sparekey.db")
-	env := append(cleanEnv(), "SPAREKEY_MASTER_KEY="+randomHex(t, 32))
+	t.Run("SQLite", func(t *testing.T) {
+		dir := t.TempDir()
+		db := "sqlite:" + filepath.Join(dir, "sparekey.db")
+		env := append(cleanEnv(), "SPAREKEY_MASTER_KEY="+randomHex(t, 32))
+		pid, secret := createProject(t, bin, db, env)
+		runSuite(t, node, startServer(t, bin, db, env, dir, pid), pid, secret)
+	})
 
-	pid, secret := createProject(t, bin, db, env)
-	base := startServer(t, bin, db, env, dir, pid)
+	t.Run("PostgreSQL", func(t *testing.T) {
+		dir := t.TempDir()
+		db := newPostgresSchema(t)
+		// PostgreSQL needs the master key given and the schema migrated on purpose: serve
+		// creates no project there and refuses an unmigrated schema.
+		env := append(cleanEnv(), "SPAREKEY_MASTER_KEY="+randomHex(t, 32))
+		runSparekey(t, bin, env, "migrate", "--db", db)
+		pid, secret := createProject(t, bin, db, env)
+		runSuite(t, node, startServer(t, bin, db, env, dir, pid), pid, secret)
+	})
+}
 
+// runSuite runs every *.test.mjs in compat/ against the server at base.
+func runSuite(t *testing.T, node, base, pid, secret string) {
+	t.Helper()
 	tests, err := filepath.Glob("*.test.mjs")
 	if err != nil || len(tests) == 0 {
 		t.Fatalf("no *.test.mjs in compat/ (%v)", err)
@@ -66,6 +86,59 @@ func TestNodeSDK(t *testing.T) {
 			err = fmt.Errorf("%w after %v", ctx.Err(), timeout)
 		}
 		t.Fatalf("node --test: %v", err)
+	}
+}
+
+// newPostgresSchema makes an empty schema in the database SPAREKEY_TEST_POSTGRES_URL names,
+// dropped when the test ends, and returns a --db URL whose connections use it (search_path in
+// the query, which pgx sends as a startup parameter). Without the variable the test is skipped,
+// under CI=true it fails.
+func newPostgresSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("SPAREKEY_TEST_POSTGRES_URL is not set; CI must run the Node SDK suite on PostgreSQL")
+		}
+		t.Skip("SPAREKEY_TEST_POSTGRES_URL is not set")
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatal("SPAREKEY_TEST_POSTGRES_URL must be a postgres:// URL (the test adds search_path to its query)")
+	}
+	schema := "sk_compat_" + randomHex(t, 8)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	adminExec(t, base, "CREATE SCHEMA "+schema)
+	// Registered before the server starts, so it runs after the server has stopped.
+	t.Cleanup(func() { adminExec(t, base, "DROP SCHEMA "+schema+" CASCADE") })
+	return u.String()
+}
+
+func adminExec(t *testing.T, dbURL, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connect to SPAREKEY_TEST_POSTGRES_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// runSparekey runs a sparekey command that must succeed.
+func runSparekey(t *testing.T, bin string, env []string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sparekey %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 

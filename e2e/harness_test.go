@@ -378,6 +378,11 @@ type apiResponse struct {
 // call sends body (nil sends none) as JSON and decodes the JSON object it gets back. It returns
 // errors instead of failing the test, so goroutines may use it.
 func (c *apiClient) call(method, path string, body any) (apiResponse, error) {
+	return c.callContext(context.Background(), method, path, body)
+}
+
+// callContext is call with a context, e.g. one carrying an httptrace.ClientTrace.
+func (c *apiClient) callContext(ctx context.Context, method, path string, body any) (apiResponse, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -386,7 +391,7 @@ func (c *apiClient) call(method, path string, body any) (apiResponse, error) {
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return apiResponse{}, err
 	}
