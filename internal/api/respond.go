@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/sparekey/sparekey/internal/auth"
 )
 
@@ -38,6 +40,7 @@ type stamper interface{ stamp(id string, status int) }
 // ok writes a success body: always HTTP 200 with status_code 200.
 func (s *Server) ok(w http.ResponseWriter, r *http.Request, body stamper) {
 	body.stamp(requestID(r), http.StatusOK)
+	noteSuccess(r, body)
 	s.writeJSON(w, http.StatusOK, body)
 }
 
@@ -67,6 +70,7 @@ type errorBody struct {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, status int, typ, msg string) {
+	noteError(r, typ)
 	s.writeJSON(w, status, errorBody{
 		StatusCode:   status,
 		RequestID:    requestID(r),
@@ -102,7 +106,8 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		s.fail(w, r, auth.ErrBadRequest)
 		return false
 	}
-	body = bytes.TrimSpace(body)
+	// Only JSON's own whitespace may surround the object: a no-break space is not JSON.
+	body = bytes.Trim(body, " \t\r\n")
 	if len(body) == 0 {
 		return true
 	}
@@ -110,13 +115,11 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		s.fail(w, r, auth.ErrBadRequest)
 		return false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(dst); err != nil {
+	// The v2 decoder matches member names exactly (encoding/json would let "Member_ID" set
+	// member_id, so an unknown field could override a known one), rejects duplicate names and
+	// trailing data, and ignores unknown members.
+	if err := jsonv2.Unmarshal(body, dst); err != nil {
 		s.fail(w, r, auth.ErrBadRequest)
-		return false
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		s.fail(w, r, auth.ErrBadRequest) // trailing data after the object
 		return false
 	}
 	return true
