@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sparekey/sparekey/internal/api"
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/postgres"
@@ -33,38 +34,103 @@ func envName(flagName string) string {
 }
 
 // parseFlags parses args, then fills each flag not given on the command line from its
-// environment twin. A bad environment value is reported with the variable's name.
+// environment twin (or, for a secret, from the file its NAME_FILE twin names). A bad
+// environment value is reported with the variable's name.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	_, err := parseSettings(fs, args)
+	return err
+}
+
+// secretSettings are the flags, of any command, whose values are secrets (a database URL may
+// hold a password). A secret is never printed, and besides NAME it may come from the file
+// NAME_FILE names (the way Docker and Kubernetes hand out secrets), unless the command has a
+// --NAME-file flag of its own (--master-key-file), whose twin NAME_FILE already is.
+var secretSettings = map[string]bool{
+	"master-key": true, "db": true, "secret": true, // serve, migrate, project create, bench, the client commands
+	"password": true, "recovery-code": true, "session-token": true, "session-jwt": true, "intermediate-session-token": true, // client commands
+}
+
+// settingSources says where each flag's value came from: "command line", an environment
+// variable's name, or "default".
+type settingSources map[string]string
+
+// parseSettings is parseFlags that also reports where each value came from. The command line
+// wins over NAME, which wins over NAME_FILE; setting both NAME and NAME_FILE is a mistake.
+func parseSettings(fs *flag.FlagSet, args []string) (settingSources, error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return nil, err
 		}
-		return usageError{err.Error()} // an unknown flag or a bad value: exit code 2
+		return nil, usageError{err.Error()} // an unknown flag or a bad value: exit code 2
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+		return nil, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
+	sources := settingSources{}
+	fs.Visit(func(f *flag.Flag) { sources[f.Name] = "command line" })
+	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || err != nil {
+		if sources[f.Name] != "" {
 			return
 		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if serr := f.Value.Set(v); serr != nil {
-				err = fmt.Errorf("%s=%q: %v", envName(f.Name), v, serr)
+		sources[f.Name] = "default"
+		env := envName(f.Name)
+		v, ok := os.LookupEnv(env)
+		if file, fromFile := secretFile(fs, f.Name); fromFile {
+			if ok {
+				errs = append(errs, usageError{fmt.Sprintf("both %s and %s are set; set one", env, env+"_FILE")})
+				return
 			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				errs = append(errs, usageError{fmt.Sprintf("%s_FILE: %v", env, err)})
+				return
+			}
+			v, ok, env = trimNewline(string(b)), true, env+"_FILE"
 		}
+		if !ok {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			shown := fmt.Sprintf("=%q", v)
+			if secretSettings[f.Name] {
+				shown = "" // the value is a secret, even when it is a wrong one
+			}
+			errs = append(errs, usageError{fmt.Sprintf("%s%s: %v", env, shown, err)})
+			return
+		}
+		sources[f.Name] = env
 	})
-	return err
+	return sources, errors.Join(errs...)
+}
+
+// secretFile returns the file that NAME_FILE names for a secret flag without a --NAME-file flag.
+func secretFile(fs *flag.FlagSet, name string) (string, bool) {
+	if !secretSettings[name] || fs.Lookup(name+"-file") != nil {
+		return "", false
+	}
+	return os.LookupEnv(envName(name) + "_FILE")
+}
+
+// trimNewline drops the one line ending an editor or `echo` leaves at the end of a secret file.
+func trimNewline(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	return strings.TrimSuffix(s, "\r")
+}
+
+// settingError is an invalid setting, named by its flag and its environment twin, so the
+// message fits whichever the operator used: --lock-threshold (SPAREKEY_LOCK_THRESHOLD) must be
+// at least 1, not 0.
+func settingError(name, format string, args ...any) error {
+	return usageError{fmt.Sprintf("--%s (%s) ", name, envName(name)) + fmt.Sprintf(format, args...)}
 }
 
 // database is what the commands need from an opened store, whichever backend holds it.
 type database interface {
 	auth.Store
+	api.Database     // Probe and CheckSchema, for /readyz
+	api.PoolReporter // for metrics
 	Migrate(ctx context.Context) error
-	CheckSchema(ctx context.Context) error
 	SchemaVersion(ctx context.Context) (current, expected int, err error)
 	Close() error
 }
@@ -126,6 +192,52 @@ func displayDB(db string) string {
 	return u.Redacted()
 }
 
+// validate checks the storage settings without connecting, naming the setting at fault.
+func (f *storageFlags) validate() error {
+	var errs []error
+	switch {
+	case isPostgres(f.db):
+		if _, err := url.Parse(f.db); err != nil {
+			errs = append(errs, settingError("db", "is not a valid postgres:// URL"))
+		}
+	case strings.HasPrefix(f.db, "sqlite:"):
+		if strings.TrimPrefix(f.db, "sqlite:") == "" {
+			errs = append(errs, settingError("db", "sqlite: needs a file path, e.g. sqlite:./sparekey-data/sparekey.db"))
+		}
+	default:
+		errs = append(errs, settingError("db", "must be sqlite:PATH or postgres://user:password@host:port/database, not %q", displayDB(f.db)))
+	}
+	if f.dbMaxConns < 1 || f.dbMaxConns > 10000 {
+		errs = append(errs, settingError("db-max-conns", "must be from 1 to 10000, not %d", f.dbMaxConns))
+	}
+	if f.dbStatementTimeout < 0 {
+		errs = append(errs, settingError("db-statement-timeout", "must not be negative, not %s", f.dbStatementTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// validateMasterKey checks a configured master key without printing it: a key that does not
+// parse, a file that cannot be read, or both settings at once.
+func (f *storageFlags) validateMasterKey() error {
+	switch {
+	case f.masterKey != "" && f.masterKeyFile != "":
+		return usageError{fmt.Sprintf("both --master-key (%s) and --master-key-file (%s) are set; set one", envName("master-key"), envName("master-key-file"))}
+	case f.masterKey != "":
+		if _, err := secret.ParseMasterKey(f.masterKey); err != nil {
+			return settingError("master-key", "is not a master key: %v", err)
+		}
+	case f.masterKeyFile != "":
+		b, err := os.ReadFile(f.masterKeyFile)
+		if err != nil {
+			return settingError("master-key-file", "cannot be read: %v", err)
+		}
+		if _, err := secret.ParseMasterKey(string(b)); err != nil {
+			return settingError("master-key-file", "%s does not hold a master key: %v", f.masterKeyFile, err)
+		}
+	}
+	return nil
+}
+
 // sqlitePath returns the file of a sqlite: database setting.
 func (f *storageFlags) sqlitePath() (string, error) {
 	switch {
@@ -145,6 +257,9 @@ func (f *storageFlags) sqlitePath() (string, error) {
 // migrates; PostgreSQL migrates when migratePostgres is set and otherwise refuses a schema of
 // another version, because with many replicas migrating is a deliberate step.
 func (f *storageFlags) openStore(ctx context.Context, migratePostgres bool) (database, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
 	if isPostgres(f.db) {
 		return f.openPostgres(ctx, migratePostgres)
 	}
@@ -164,12 +279,6 @@ func (f *storageFlags) openStore(ctx context.Context, migratePostgres bool) (dat
 }
 
 func (f *storageFlags) openPostgres(ctx context.Context, migrate bool) (database, error) {
-	if f.dbMaxConns < 1 || f.dbMaxConns > 10000 {
-		return nil, usageError{fmt.Sprintf("--db-max-conns %d: expected 1 to 10000", f.dbMaxConns)}
-	}
-	if f.dbStatementTimeout < 0 {
-		return nil, usageError{"--db-statement-timeout must not be negative"}
-	}
 	db, err := postgres.Open(ctx, f.db, postgres.Options{MaxConns: int32(f.dbMaxConns), StatementTimeout: f.dbStatementTimeout})
 	if err != nil {
 		return nil, err
@@ -208,62 +317,78 @@ var errNoMasterKeyPostgres = fmt.Errorf("PostgreSQL needs a master key: set %s t
 	"generate one with `openssl rand -hex 32`, keep it safe, and give every replica the same key",
 	envName("master-key"), envName("master-key-file"))
 
-// checkMasterKeySource refuses a PostgreSQL database without a configured master key before
-// anything connects.
+// checkMasterKeySource refuses a configured master key that cannot work, and a PostgreSQL
+// database without one, before anything connects.
 func (f *storageFlags) checkMasterKeySource() error {
+	if err := f.validateMasterKey(); err != nil {
+		return err
+	}
 	if isPostgres(f.db) && f.masterKey == "" && f.masterKeyFile == "" {
 		return errNoMasterKeyPostgres
 	}
 	return nil
 }
 
-// keyring resolves the master key: --master-key, then --master-key-file, then (SQLite only) the
-// file master.key beside the database, which a development server creates on its first start.
-// It never falls back silently: a database with data and no key is a refusal.
-func (f *storageFlags) keyring(ctx context.Context, store auth.Store, stderr io.Writer) (*secret.Keyring, error) {
-	var raw, source string
+// errNoKeyFile means no master key is configured and the SQLite database has no master.key
+// file beside it: a development server's first start, or a database moved without its key.
+var errNoKeyFile = errors.New("no master key configured")
+
+// findMasterKey reads the configured master key: --master-key, then --master-key-file, then
+// (SQLite only) the file master.key beside the database. source says where it came from.
+func (f *storageFlags) findMasterKey() (raw, source, keyFile string, err error) {
 	switch {
 	case f.masterKey != "":
-		raw, source = f.masterKey, "--master-key / "+envName("master-key")
+		return f.masterKey, "--master-key / " + envName("master-key"), "", nil
 	case f.masterKeyFile != "":
 		b, err := os.ReadFile(f.masterKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("read --master-key-file: %w", err)
+			return "", "", "", fmt.Errorf("read --master-key-file: %w", err)
 		}
-		raw, source = string(b), f.masterKeyFile
+		return string(b), f.masterKeyFile, "", nil
 	case isPostgres(f.db):
-		return nil, errNoMasterKeyPostgres
-	default:
-		path, err := f.sqlitePath()
-		if err != nil {
-			return nil, err
+		return "", "", "", errNoMasterKeyPostgres
+	}
+	path, err := f.sqlitePath()
+	if err != nil {
+		return "", "", "", err
+	}
+	keyFile = filepath.Join(filepath.Dir(path), "master.key")
+	b, err := os.ReadFile(keyFile)
+	switch {
+	case err == nil:
+		return string(b), keyFile, keyFile, nil
+	case errors.Is(err, os.ErrNotExist):
+		return "", "", keyFile, errNoKeyFile
+	}
+	return "", "", keyFile, fmt.Errorf("read %s: %w", keyFile, err)
+}
+
+// keyring resolves the master key (findMasterKey). Without one, a SQLite database with no data
+// gets a generated key in master.key beside it, as a development server's first start does. It
+// never falls back silently: a database with data and no key is a refusal.
+func (f *storageFlags) keyring(ctx context.Context, store auth.Store, stderr io.Writer) (*secret.Keyring, error) {
+	raw, source, keyFile, err := f.findMasterKey()
+	if errors.Is(err, errNoKeyFile) {
+		projects, perr := store.Projects(ctx)
+		if perr != nil {
+			return nil, perr
 		}
-		keyFile := filepath.Join(filepath.Dir(path), "master.key")
-		b, err := os.ReadFile(keyFile)
-		switch {
-		case err == nil:
-			raw, source = string(b), keyFile
-		case errors.Is(err, os.ErrNotExist):
-			projects, perr := store.Projects(ctx)
-			if perr != nil {
-				return nil, perr
-			}
-			if len(projects) > 0 {
-				return nil, fmt.Errorf("the database holds data but no master key was given and %s does not exist; set %s or --master-key-file to the key it was created with", keyFile, envName("master-key"))
-			}
-			key, gerr := secret.NewMasterKey()
-			if gerr != nil {
-				return nil, gerr
-			}
-			if werr := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); werr != nil {
-				return nil, fmt.Errorf("write generated master key: %w", werr)
-			}
-			fmt.Fprintf(stderr, "WARNING: no master key configured; generated one into %s (mode 0600).\n"+
-				"WARNING: anyone who can read that file can decrypt this database. For production, set %s or --master-key-file.\n", keyFile, envName("master-key"))
-			raw, source = key, keyFile
-		default:
-			return nil, fmt.Errorf("read %s: %w", keyFile, err)
+		if len(projects) > 0 {
+			return nil, fmt.Errorf("the database holds data but no master key was given and %s does not exist; set %s or --master-key-file to the key it was created with", keyFile, envName("master-key"))
 		}
+		key, gerr := secret.NewMasterKey()
+		if gerr != nil {
+			return nil, gerr
+		}
+		if werr := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); werr != nil {
+			return nil, fmt.Errorf("write generated master key: %w", werr)
+		}
+		fmt.Fprintf(stderr, "WARNING: no master key configured; generated one into %s (mode 0600).\n"+
+			"WARNING: anyone who can read that file can decrypt this database. For production, set %s or --master-key-file.\n", keyFile, envName("master-key"))
+		raw, source, err = key, keyFile, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	key, err := secret.ParseMasterKey(raw)
 	if err != nil {
@@ -286,11 +411,25 @@ func (f *domainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lockDuration, "lock-duration", d.Lock.Duration, "how long a member lock lasts")
 }
 
+// config validates the settings, naming each one at fault, and returns the domain's Config.
 func (f *domainFlags) config() (auth.Config, error) {
+	var errs []error
+	if f.codeLength != secret.CodeSymbols && f.codeLength != secret.LongCodeSymbols {
+		errs = append(errs, settingError("recovery-code-length", "must be %d or %d, not %d", secret.CodeSymbols, secret.LongCodeSymbols, f.codeLength))
+	}
+	if f.lockThreshold < 1 {
+		errs = append(errs, settingError("lock-threshold", "must be at least 1, not %d", f.lockThreshold))
+	}
+	if f.lockDuration < time.Second {
+		errs = append(errs, settingError("lock-duration", "must be at least 1s, not %s", f.lockDuration))
+	}
 	c := auth.DefaultConfig()
 	c.CodeSymbols = f.codeLength
 	c.Lock = auth.LockPolicy{Threshold: f.lockThreshold, Duration: f.lockDuration}
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil { // the domain's own rules, should they grow
 		return c, usageError{err.Error()}
 	}
 	return c, nil

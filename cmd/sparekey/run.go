@@ -24,6 +24,8 @@ func commands() []command {
 		{name: "serve", summary: "serve the API (SQLite by default)", usage: serveUsage, run: serve},
 		{name: "migrate", summary: "apply database migrations", usage: migrateUsage, run: migrate},
 		{name: "project create", summary: "create a project and print its credentials", usage: projectCreateUsage, run: projectCreate},
+		backupCommand(),
+		configCheckCommand(),
 		{name: "recovery-codes get", summary: "list a member's unused recovery codes", usage: recoveryCodesGetUsage, run: recoveryCodesGet().run},
 		{name: "recovery-codes rotate", summary: "replace a member's recovery codes", usage: recoveryCodesRotateUsage, run: recoveryCodesRotate().run},
 		{name: "recovery-codes recover", summary: "authenticate with a recovery code", usage: recoveryCodesRecoverUsage, run: recoveryCodesRecover().run},

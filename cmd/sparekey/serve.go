@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sparekey/sparekey/internal/api"
 	"github.com/sparekey/sparekey/internal/auth"
@@ -26,10 +30,18 @@ master key must be configured (the same on every replica; generate one with open
 projects are made with 'sparekey project create --db postgres://...', and the schema must be at
 this binary's version: run 'sparekey migrate --db postgres://...' first, or give --migrate.
 
-Flags (each also read from its SPAREKEY_* environment twin):
+Operations (no credentials, outside /v1): GET /healthz (the process is up), GET /readyz (the
+database answers, its schema is this binary's, the master key opens its data; 503 naming the
+failed check otherwise), GET /openapi.json (every route), GET /metrics (Prometheus; on its own
+listener with --metrics-addr). SIGTERM or SIGINT stops accepting connections, lets in-flight
+requests finish for up to --shutdown-timeout, and closes the database (SQLite: checkpointed).
+
+Flags (each also read from its SPAREKEY_* environment twin; a secret also from the file its
+*_FILE twin names):
   --addr ADDR                  listen address (SPAREKEY_ADDR; default 127.0.0.1:8080)
   --db sqlite:PATH|postgres://user:password@host:port/database
-                               database (SPAREKEY_DB; default sqlite:./sparekey-data/sparekey.db)
+                               database (SPAREKEY_DB or SPAREKEY_DB_FILE; default
+                               sqlite:./sparekey-data/sparekey.db)
   --master-key KEY             64 hex characters or base64 of 32 bytes (SPAREKEY_MASTER_KEY)
   --master-key-file PATH       file holding the master key (SPAREKEY_MASTER_KEY_FILE)
   --migrate                    PostgreSQL: apply pending migrations first (SPAREKEY_MIGRATE=true);
@@ -37,35 +49,91 @@ Flags (each also read from its SPAREKEY_* environment twin):
   --db-max-conns N             PostgreSQL: connection pool size (SPAREKEY_DB_MAX_CONNS; default 16)
   --db-statement-timeout D     PostgreSQL: cancel statements running longer, 0 for the server's
                                setting (SPAREKEY_DB_STATEMENT_TIMEOUT; default 10s)
-  --recovery-code-length N     12 or 16 symbols (SPAREKEY_RECOVERY_CODE_LENGTH)
-  --lock-threshold N           failed MFA attempts that lock a member (default 10)
-  --lock-duration D            lock length, e.g. 1h (default 1h)
-  --log-format text|json       log format (default text)
+  --recovery-code-length N     12 or 16 symbols (SPAREKEY_RECOVERY_CODE_LENGTH; default 12)
+  --lock-threshold N           failed MFA attempts that lock a member (SPAREKEY_LOCK_THRESHOLD;
+                               default 10)
+  --lock-duration D            lock length, e.g. 1h (SPAREKEY_LOCK_DURATION; default 1h)
+  --log-format text|json       log format (SPAREKEY_LOG_FORMAT; default text)
   --log-level debug|info|warn|error
-  --shutdown-timeout D         time to finish in-flight requests on SIGTERM (default 15s)
+                               log level (SPAREKEY_LOG_LEVEL; default info); probes and scrapes
+                               of the operations routes log at debug
+  --metrics-addr ADDR          serve /metrics on this address instead of --addr
+                               (SPAREKEY_METRICS_ADDR; default: on --addr)
+  --shutdown-timeout D         time in-flight requests get to finish on SIGTERM
+                               (SPAREKEY_SHUTDOWN_TIMEOUT; default 15s)
+
+Check a configuration without serving: sparekey config check [the same flags].
 `
 
 type serveFlags struct {
 	storageFlags
 	domainFlags
 	addr            string
+	metricsAddr     string
 	logFormat       string
 	logLevel        string
 	shutdownTimeout time.Duration
+}
+
+// register defines serve's flags; config check defines the same ones.
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.storageFlags.register(fs)
+	f.storageFlags.registerMigrate(fs)
+	f.domainFlags.register(fs)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "time to finish in-flight requests")
+}
+
+// validate checks every setting without opening anything, and names each one at fault.
+func (f *serveFlags) validate() error {
+	errs := []error{f.storageFlags.validate(), f.storageFlags.validateMasterKey()}
+	if _, err := f.domainFlags.config(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := newLogger(io.Discard, f.logFormat, f.logLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkAddr(f.addr); err != nil {
+		errs = append(errs, settingError("addr", "%v", err))
+	}
+	if f.metricsAddr != "" {
+		if err := checkAddr(f.metricsAddr); err != nil {
+			errs = append(errs, settingError("metrics-addr", "%v", err))
+		} else if _, port, _ := net.SplitHostPort(f.addr); f.metricsAddr == f.addr && port != "0" && port != "" {
+			errs = append(errs, settingError("metrics-addr", "must differ from --addr; leave it empty to serve /metrics on --addr"))
+		}
+	}
+	if f.shutdownTimeout <= 0 {
+		errs = append(errs, settingError("shutdown-timeout", "must be more than 0s, not %s", f.shutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// checkAddr accepts what net.Listen("tcp", ...) does: host:port, the host and the port optional
+// (":8080", "127.0.0.1:0").
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, e.g. 127.0.0.1:8080, not %q", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil && port != "" {
+		return fmt.Errorf("has no valid port: %q", addr)
+	}
+	return nil
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f serveFlags
 	fs := newFlagSet("serve", stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveUsage) }
-	f.storageFlags.register(fs)
-	f.storageFlags.registerMigrate(fs)
-	f.domainFlags.register(fs)
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
-	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "time to finish in-flight requests")
+	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, f.logFormat, f.logLevel)
@@ -83,7 +151,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer store.Close() // after every request has ended: SQLite checkpoints its WAL here
 	keys, err := f.keyring(ctx, store, stderr)
 	if err != nil {
 		return err
@@ -96,7 +164,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	handler := api.New(svc, log)
+	// One registry for the process, passed explicitly: the API's instruments, the store's pools,
+	// the Go runtime and the process. A webhook dispatcher, once there is one, registers its
+	// queue and delivery metrics here too.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), api.NewPoolCollector(store))
+	metrics := api.NewMetrics(reg)
+	opts := []api.Option{api.WithMetrics(metrics), api.WithDatabase(store)}
+	if f.metricsAddr == "" {
+		opts = append(opts, api.WithMetricsEndpoint())
+	}
+	handler := api.New(svc, log, opts...)
+
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
@@ -106,9 +185,43 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ln.Close()
 		return err
 	}
+	srv := newHTTPServer(handler, log)
 
-	srv := &http.Server{
-		Handler:           handler,
+	var metricsSrv *http.Server
+	var metricsLn net.Listener
+	if f.metricsAddr != "" {
+		metricsLn, err = net.Listen("tcp", f.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (--metrics-addr): %w", f.metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics.Handler())
+		metricsSrv = newHTTPServer(mux, log)
+	}
+
+	go sweepExpired(ctx, store, log)
+
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
+		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "url", "http://"+metricsLn.Addr().String()+"/metrics")
+	}
+	log.Info("sparekey listening", "addr", ln.Addr().String(), "url", base, "db", displayDB(f.db))
+
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	return shutdown(srv, metricsSrv, f.shutdownTimeout, serveErr, log)
+}
+
+// newHTTPServer bounds what a slow or hostile client can hold: headers, bodies, idle connections.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -116,27 +229,40 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go sweepExpired(ctx, store, log)
+}
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("sparekey listening", "addr", ln.Addr().String(), "url", base, "db", displayDB(f.db))
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+// shutdown stops the listeners at once, so no new request is accepted, and gives the requests in
+// flight until timeout to finish; their responses go out whole. Idle keep-alive connections are
+// closed. Requests still running at the deadline have their connections closed and the exit is
+// an error; a transaction they had open never commits half (each store call is one
+// transaction). serve's deferred Close then closes the database once every query has returned.
+func shutdown(srv, metricsSrv *http.Server, timeout time.Duration, serveErr error, log *slog.Logger) error {
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		log.Error("serving stopped", "err", serveErr)
+	} else {
+		log.Info("shutting down", "timeout", timeout.String())
 	}
-	log.Info("shutting down", "timeout", f.shutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("in-flight requests did not finish in time", "err", err)
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		srv.Close()
+		err = fmt.Errorf("requests still in flight after --shutdown-timeout %s; their connections were closed", timeout)
+		log.Warn("in-flight requests did not finish in time; closed their connections", "timeout", timeout.String())
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if metricsSrv != nil {
+		// A last scrape may be running; it gets what is left of the deadline.
+		if merr := metricsSrv.Shutdown(ctx); merr != nil {
+			metricsSrv.Close()
+		}
 	}
-	return nil
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	if err == nil {
+		log.Info("stopped: every in-flight request finished")
+	}
+	return err
 }
 
 // firstStart creates a project when the database has none and prints its credentials with a
@@ -203,7 +329,7 @@ func sweepExpired(ctx context.Context, store auth.Store, log *slog.Logger) {
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError{fmt.Sprintf("--log-level %q: expected debug, info, warn or error", level)}
+		return nil, settingError("log-level", "must be debug, info, warn or error, not %q", level)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch strings.ToLower(format) {
@@ -212,5 +338,5 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageError{fmt.Sprintf("--log-format %q: expected text or json", format)}
+	return nil, settingError("log-format", "must be text or json, not %q", format)
 }

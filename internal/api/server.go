@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -23,12 +24,21 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	patterns map[string]bool
+
+	metrics         *Metrics // nil: nothing is counted
+	metricsEndpoint bool     // serve metrics at GET /metrics
+	ready           readiness
 }
 
-// New returns the API handler. Every response, errors included, is a JSON object.
-func New(svc *auth.Service, log *slog.Logger) *Server {
+// New returns the API handler. Every response, errors included, is a JSON object (but for
+// /metrics, in Prometheus's format). Options add metrics and the database /readyz checks.
+func New(svc *auth.Service, log *slog.Logger, opts ...Option) *Server {
 	s := &Server{svc: svc, log: log, mux: http.NewServeMux(), patterns: map[string]bool{}}
+	for _, opt := range opts {
+		opt(s)
+	}
 	s.routes()
+	s.opsRoutes()
 	return s
 }
 
@@ -90,7 +100,8 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 	return allow
 }
 
-// Patterns lists the mux patterns the server registered (for the OpenAPI check).
+// Patterns lists the mux patterns the server registered, the operations endpoints included
+// (for the OpenAPI check).
 func (s *Server) Patterns() []string {
 	out := make([]string, 0, len(s.patterns))
 	for p := range s.patterns {
@@ -125,10 +136,14 @@ type ctxKey int
 
 const infoKey ctxKey = 0
 
-// requestInfo is what the middleware and handlers share about one request, for the log line.
+// requestInfo is what the middleware and handlers share about one request, for the log line
+// and the metrics.
 type requestInfo struct {
-	id        string
-	projectID string
+	id             string
+	projectID      string
+	organizationID string // canonical, from the success body; "" when it names none or many
+	errorType      string // of the error envelope written
+	recoveryCodes  int    // codes in the success body
 }
 
 func info(r *http.Request) *requestInfo {
@@ -141,6 +156,44 @@ func info(r *http.Request) *requestInfo {
 func requestID(r *http.Request) string { return info(r).id }
 
 func setProject(r *http.Request, id string) { info(r).projectID = id }
+
+// noteError records the error_type of the envelope being written (respond.go writeError).
+func noteError(r *http.Request, errorType string) { info(r).errorType = errorType }
+
+// noteSuccess records what the log line and the metrics need from a success body
+// (respond.go ok): the organization it is about, and how many recovery codes it carries.
+// Bodies about no single organization (search, the JWKS, revoke, member delete) leave it empty.
+func noteSuccess(r *http.Request, body stamper) {
+	ri := info(r)
+	switch b := body.(type) {
+	case *recoveryCodesResponse:
+		ri.organizationID, ri.recoveryCodes = b.Organization.OrganizationID, len(b.RecoveryCodes)
+	case *createTOTPResponse:
+		ri.organizationID, ri.recoveryCodes = b.Organization.OrganizationID, len(b.RecoveryCodes)
+	case *migrateTOTPResponse:
+		ri.organizationID, ri.recoveryCodes = b.Organization.OrganizationID, len(b.RecoveryCodes)
+	case *recoverResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *sessionGrantResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *organizationResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *organizationDeleted:
+		ri.organizationID = b.OrganizationID
+	case *memberResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *migratePasswordResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *authenticatePasswordResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *authenticateSessionResponse:
+		ri.organizationID = b.Organization.OrganizationID
+	case *listSessionsResponse:
+		if len(b.MemberSessions) > 0 { // one member's sessions: one organization
+			ri.organizationID = b.MemberSessions[0].OrganizationID
+		}
+	}
+}
 
 // statusRecorder remembers the status for the request log.
 type statusRecorder struct {
@@ -162,9 +215,10 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// ServeHTTP gives every request an id, recovers panics into a 500 envelope, routes, and logs
-// one line. The log line never carries a body, a query string or a header value: they may hold
-// codes, tokens or passwords.
+// ServeHTTP gives every request an id, recovers panics into a 500 envelope, routes, counts, and
+// logs one line. The log line carries the request id of the response body, the route pattern,
+// the status, the duration and the canonical project and organization ids; never a body, a query
+// string or a header value: they may hold codes, tokens or passwords.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ri := &requestInfo{id: "request-id-test-" + uuid.NewString()}
@@ -180,17 +234,36 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rec, r, http.StatusInternalServerError, auth.ErrInternal.Type, auth.ErrInternal.Message)
 			}
 		}
-		s.log.Info("request",
-			"request_id", ri.id,
-			"method", r.Method,
-			"route", r.Pattern,
-			"status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"project_id", ri.projectID,
+		elapsed := time.Since(start)
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK // a handler that wrote nothing: net/http sends 200
+		}
+		if s.metrics != nil {
+			s.metrics.observe(r.Pattern, r.Method, status, elapsed, ri)
+		}
+		level := slog.LevelInfo
+		if opsRoute(r.Pattern) {
+			level = slog.LevelDebug
+		}
+		s.log.LogAttrs(r.Context(), level, "request",
+			slog.String("request_id", ri.id),
+			slog.String("method", r.Method),
+			slog.String("route", r.Pattern),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+			slog.String("project_id", ri.projectID),
+			slog.String("organization_id", ri.organizationID),
+			slog.String("error_type", ri.errorType),
 		)
 	}()
 	// ServeMux would answer an unclean path with a redirect and an unknown path or method with
-	// text; the contract wants JSON 404 and 405 envelopes.
+	// text; the contract wants JSON 404 and 405 envelopes. An unclean path (//, /./, /../) names
+	// no route: a redirect would send the SDK's request, body and credentials, somewhere else.
+	if !cleanPath(r) {
+		s.writeError(rec, r, http.StatusNotFound, "route_not_found", "No such endpoint.")
+		return
+	}
 	if _, pattern := s.mux.Handler(r); !s.patterns[pattern] {
 		if allow := s.allowedMethods(r); len(allow) > 0 {
 			rec.Header().Set("Allow", strings.Join(allow, ", "))
@@ -201,4 +274,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// cleanPath reports whether the request's path is one ServeMux routes as it is, without
+// redirecting to a cleaned form (it leaves CONNECT requests alone). A trailing slash is kept, as
+// ServeMux keeps it.
+func cleanPath(r *http.Request) bool {
+	p := r.URL.EscapedPath()
+	if r.Method == http.MethodConnect {
+		return true
+	}
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean == p
 }
