@@ -26,6 +26,7 @@ func commands() []command {
 		{name: "project create", summary: "create a project and print its credentials", usage: projectCreateUsage, run: projectCreate},
 		backupCommand(),
 		configCheckCommand(),
+		benchCommand(),
 		{name: "recovery-codes get", summary: "list a member's unused recovery codes", usage: recoveryCodesGetUsage, run: recoveryCodesGet().run},
 		{name: "recovery-codes rotate", summary: "replace a member's recovery codes", usage: recoveryCodesRotateUsage, run: recoveryCodesRotate().run},
 		{name: "recovery-codes recover", summary: "authenticate with a recovery code", usage: recoveryCodesRecoverUsage, run: recoveryCodesRecover().run},
