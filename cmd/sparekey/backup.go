@@ -18,7 +18,8 @@ read-only connection (SQLite's VACUUM INTO), which never blocks the server's wri
 checked with SQLite's integrity check before it gets its name; FILE never names a partial copy.
 
 The master key is not in the database: keep it (SPAREKEY_MASTER_KEY, --master-key-file, or the
-master.key file beside a development database) with the backup, or the copy cannot be read.
+master.key file beside a development database) safe and apart from the backups. A copy cannot be
+read without it, and a key stored beside its backup protects nothing.
 
 To restore: stop the server, move the database file away together with its -wal and -shm files,
 copy the backup to the database's path, and start the server with the same master key.
@@ -29,6 +30,9 @@ Flags (each also read from its SPAREKEY_* environment twin):
   --db sqlite:PATH      the database to copy (SPAREKEY_DB or SPAREKEY_DB_FILE;
                         default sqlite:./sparekey-data/sparekey.db)
   --to FILE             the backup file to create; it must not exist (SPAREKEY_TO)
+
+Example:
+  sparekey backup --db sqlite:/var/lib/sparekey/sparekey.db --to /backups/sparekey-2026-03-01.db
 `
 
 // backupCommand is `sparekey backup`.

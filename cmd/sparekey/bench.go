@@ -57,6 +57,10 @@ Flags:
                          a few percent to the server's CPU
   --server-log-level L   the server's --log-level (default info, as deployed: a line per request)
   --json                 print the report as one JSON document
+
+Example:
+  sparekey bench --json > bench.json
+  sparekey bench --members 1000000 --compare-members 1000 --phases get,recover
 `
 
 // benchCommand is the bench subcommand, for the command table.

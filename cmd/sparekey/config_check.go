@@ -33,6 +33,9 @@ Exit status: 0 when serve would start, 1 when a check fails, 2 when a setting is
 Flags: every flag of 'sparekey serve' (see 'sparekey help serve'), and
   --offline                    check the settings only; do not open the database
                                (SPAREKEY_OFFLINE)
+
+Example:
+  SPAREKEY_DB_FILE=/run/secrets/db sparekey config check --log-format json
 `
 
 // configCheckCommand is `sparekey config check`.

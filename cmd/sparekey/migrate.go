@@ -15,6 +15,9 @@ once are safe: each migration is applied once, under a lock.
 Flags (each also read from its SPAREKEY_* environment twin):
   --db sqlite:PATH|postgres://...  database (SPAREKEY_DB)
   --db-statement-timeout D         PostgreSQL: cancel statements running longer (default 10s)
+
+Example:
+  sparekey migrate --db postgres://sparekey@db:5432/sparekey
 `
 
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -17,6 +17,9 @@ With --json it prints {"project_id": "...", "secret": "..."}.
 On PostgreSQL the master key must be given (--master-key, --master-key-file or their
 SPAREKEY_* twins, the same key serve uses), and the schema must be migrated (sparekey migrate,
 or --migrate here).
+
+Example:
+  sparekey project create --json > project.json
 `
 
 func projectCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -63,6 +63,11 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
                                (SPAREKEY_SHUTDOWN_TIMEOUT; default 15s)
 
 Check a configuration without serving: sparekey config check [the same flags].
+
+Example:
+  sparekey serve                                    # SQLite in ./sparekey-data, 127.0.0.1:8080
+  SPAREKEY_MASTER_KEY_FILE=/etc/sparekey/master.key \
+    sparekey serve --addr :8080 --db postgres://sparekey@db:5432/sparekey
 `
 
 type serveFlags struct {
