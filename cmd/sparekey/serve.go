@@ -61,6 +61,13 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
                                (SPAREKEY_METRICS_ADDR; default: on --addr)
   --shutdown-timeout D         time in-flight requests get to finish on SIGTERM
                                (SPAREKEY_SHUTDOWN_TIMEOUT; default 15s)
+  --rate-limit-ip R            requests per second per client IP, 0 = off (default 0); answered
+                               429 too_many_requests with Retry-After. Counted per replica.
+  --rate-limit-ip-burst N      requests a client IP may make at once (default: R rounded up)
+  --rate-limit-project R       requests per second per project, 0 = off (default 0)
+  --rate-limit-project-burst N requests a project may make at once (default: R rounded up)
+  --trusted-proxies LIST       comma-separated IPs/CIDRs of load balancers whose X-Forwarded-For
+                               names the client (default: none; the peer address is the client)
 
 Check a configuration without serving: sparekey config check [the same flags].
 
@@ -73,6 +80,7 @@ Example:
 type serveFlags struct {
 	storageFlags
 	domainFlags
+	limitFlags
 	addr            string
 	metricsAddr     string
 	logFormat       string
@@ -85,6 +93,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.storageFlags.register(fs)
 	f.storageFlags.registerMigrate(fs)
 	f.domainFlags.register(fs)
+	f.limitFlags.register(fs)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -94,7 +103,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 
 // validate checks every setting without opening anything, and names each one at fault.
 func (f *serveFlags) validate() error {
-	errs := []error{f.storageFlags.validate(), f.storageFlags.validateMasterKey()}
+	errs := []error{f.storageFlags.validate(), f.storageFlags.validateMasterKey(), f.limitFlags.validate()}
 	if _, err := f.domainFlags.config(); err != nil {
 		errs = append(errs, err)
 	}
@@ -175,7 +184,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), api.NewPoolCollector(store))
 	metrics := api.NewMetrics(reg)
-	opts := []api.Option{api.WithMetrics(metrics), api.WithDatabase(store)}
+	opts := append([]api.Option{api.WithMetrics(metrics), api.WithDatabase(store)}, f.limitFlags.options()...)
 	if f.metricsAddr == "" {
 		opts = append(opts, api.WithMetricsEndpoint())
 	}

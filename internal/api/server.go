@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"runtime/debug"
 	"sort"
@@ -28,6 +29,10 @@ type Server struct {
 	metrics         *Metrics // nil: nothing is counted
 	metricsEndpoint bool     // serve metrics at GET /metrics
 	ready           readiness
+
+	ipLimits       *buckets // nil: no per-IP limit
+	projectLimits  *buckets // nil: no per-project limit
+	trustedProxies []netip.Prefix
 }
 
 // New returns the API handler. Every response, errors included, is a JSON object (but for
@@ -128,6 +133,9 @@ func (s *Server) endpoint(rt route) http.Handler {
 			return
 		}
 		setProject(r, id)
+		if s.throttled(w, r, s.projectLimits, id) {
+			return
+		}
 		rt.handler(w, r, id)
 	})
 }
@@ -271,6 +279,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.writeError(rec, r, http.StatusNotFound, "route_not_found", "No such endpoint.")
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/") && s.throttled(rec, r, s.ipLimits, s.clientIP(r)) {
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
