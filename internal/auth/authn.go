@@ -136,6 +136,31 @@ func (b sessionBase) checkMergedClaims(o sessionOptions) error {
 type landing struct {
 	completion Completion
 	token      string
+	factor     string // the factor type the call adds
+}
+
+// recordEvents sets the Completion's Events: member.unlocked when ApplyMember settled a lapsed
+// lock, the call's own events (given the outcome), and session.created when the call started a
+// session rather than extending one. Each is judged inside the transaction, so it is exact even
+// when concurrent calls race for the same member.
+func (l *landing) recordEvents(ctx context.Context, own func(done *Completed) []Event) {
+	now, startsSession, factor := l.completion.Now, l.completion.SessionID == "", l.factor
+	l.completion.Events = func(before Member, done Completed) []Event {
+		var events []Event
+		if lapsedLock(&before, now) && done.Member.LockExpiresAt.IsZero() {
+			events = unlockedEvents(ctx, &before, now)
+		}
+		if own != nil {
+			events = append(events, own(&done)...)
+		}
+		if startsSession {
+			events = append(events, memberEvent(ctx, EventSessionCreated, now, &done.Member, map[string]any{
+				"member_session_id": done.Session.ID,
+				"factor":            factor,
+			}))
+		}
+		return events
+	}
 }
 
 // land prepares the session side of a successful authentication: a new session (from the
@@ -179,7 +204,7 @@ func (s *Service) land(ps *projectState, org *Organization, m *Member, b session
 		sess.LastAccessedAt = now
 		return nil
 	}
-	return landing{completion: c, token: token}
+	return landing{completion: c, token: token, factor: factor.Type}
 }
 
 // mfaPassed is the member side of a successful MFA factor: the failure counter starts over,
@@ -197,9 +222,29 @@ func mfaPassed(org *Organization, now time.Time) func(*Member) error {
 }
 
 // failAttempt counts a failed MFA attempt and returns what the caller is told: rejected, or
-// the lock error when this failure locked the member (or a concurrent one already had).
-func (s *Service) failAttempt(ctx context.Context, ps *projectState, m *Member, now time.Time, rejected *Error) error {
-	after, err := s.store.RecordFailedAttempt(ctx, ps.Project.ID, m.ID, now, s.cfg.Lock)
+// the lock error when this failure locked the member (or a concurrent one already had). The
+// count and its events are one write under the member's row lock: failed builds the event of
+// the counted failure from the member after it, member.locked follows when it reached the
+// threshold, member.unlocked precedes when it settled a lapsed lock. A failure arriving while a
+// concurrent one has just locked the member is not counted and records no failure event; alarm
+// (the replay alarm) is recorded either way.
+func (s *Service) failAttempt(ctx context.Context, ps *projectState, m *Member, now time.Time, rejected *Error, failed func(after *Member) Event, alarm ...Event) error {
+	after, err := s.store.UpdateMember(ctx, ps.Project.ID, m.ID, func(x *Member) ([]Event, error) {
+		events := append(unlockedEvents(ctx, x, now), alarm...)
+		x.settleLock(now)
+		if x.Locked(now) {
+			return events, nil
+		}
+		lockedNow := x.RecordFailure(now, s.cfg.Lock)
+		events = append(events, failed(x))
+		if lockedNow {
+			events = append(events, memberEvent(ctx, EventMemberLocked, now, x, map[string]any{
+				"lock_expires_at": eventTime(x.LockExpiresAt),
+				"failed_attempts": x.FailedAttempts,
+			}))
+		}
+		return events, nil
+	})
 	if err != nil {
 		return err
 	}

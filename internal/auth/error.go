@@ -107,6 +107,10 @@ var (
 	ErrCustomClaimsTooLarge      = newError(EInvalid, "custom_claims_too_large", "Custom claims may not exceed 4096 bytes.")
 	ErrReservedClaims            = newError(EInvalid, "reserved_claims_in_custom_claims", "Custom claims may not use iss, sub, aud, exp, nbf, iat or jti.")
 	ErrStytchClaims              = newError(EInvalid, "stytch_claims_in_custom_claims", "Custom claim keys may not start with `https://stytch.com/`.")
+	// ErrRecoveryCodesNotRetrievable is GET's answer under the strict storage policy (sparekey's
+	// own: the contract leaves a hash-only policy to define its GET error), and for any set
+	// issued under it.
+	ErrRecoveryCodesNotRetrievable = newError(EInvalid, "recovery_codes_not_retrievable", "This deployment stores recovery codes only as keyed hashes; they are shown once, when issued. Rotate to issue a new set.")
 	// ErrNoPassword is the store's answer for a member without a password; the domain never lets
 	// it reach a caller (password authentication answers ErrWrongEmailOrPassword instead).
 	ErrNoPassword = newError(ENotFound, "password_not_found", "The member has no password.")

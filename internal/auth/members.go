@@ -264,7 +264,7 @@ func (s *Service) UpdateMember(ctx context.Context, projectID string, ref Member
 		return Organization{}, Member{}, err
 	}
 	now := s.now()
-	m, err = s.store.UpdateMember(ctx, projectID, m.ID, func(x *Member) error { return in.apply(x, now) })
+	m, err = s.store.UpdateMember(ctx, projectID, m.ID, func(x *Member) ([]Event, error) { return nil, in.apply(x, now) })
 	m.settleLock(now)
 	return org, m, err
 }
@@ -300,13 +300,14 @@ func (s *Service) DeleteMemberTOTP(ctx context.Context, projectID string, ref Me
 		return Organization{}, Member{}, err
 	}
 	now := s.now()
-	m, err = s.store.DeleteTOTP(ctx, projectID, m.ID, func(x *Member) error {
+	m, err = s.store.DeleteTOTP(ctx, projectID, m.ID, func(x *Member) ([]Event, error) {
+		deleted := memberEvent(ctx, EventTOTPDeleted, now, x, map[string]any{"totp_registration_id": x.TOTPRegistrationID})
 		x.TOTPRegistrationID = ""
 		if x.DefaultMFAMethod == "totp" {
 			x.DefaultMFAMethod = ""
 		}
 		x.UpdatedAt = now
-		return nil
+		return []Event{deleted}, nil
 	})
 	m.settleLock(now)
 	return org, m, err

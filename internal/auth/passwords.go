@@ -138,11 +138,20 @@ func (s *Service) AuthenticatePassword(ctx context.Context, projectID string, in
 	if err != nil {
 		return Authenticated{}, err
 	}
-	m, err := s.checkPassword(ctx, projectID, org.ID, in.EmailAddress, in.Password)
+	m, refusal, err := s.checkPassword(ctx, projectID, org.ID, in.EmailAddress, in.Password)
 	if err != nil {
 		return Authenticated{}, err
 	}
 	now := s.now()
+	if refusal != "" {
+		// Every refusal is recorded, an unknown address too: each then costs the same write,
+		// and the answer's timing still tells nothing about which addresses exist.
+		failed := newEvent(ctx, EventPasswordFailed, now, projectID, org.ID, m.ID, map[string]any{"reason": refusal})
+		if err := s.store.RecordEvents(ctx, failed); err != nil {
+			return Authenticated{}, err
+		}
+		return Authenticated{}, ErrWrongEmailOrPassword
+	}
 	m.settleLock(now)
 	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now)
 	if err != nil {
@@ -162,14 +171,19 @@ func (s *Service) AuthenticatePassword(ctx context.Context, projectID string, in
 
 	// A live session of this member already carries the MFA the policy asks for.
 	mfaRequired := (org.MFAPolicy == MFAPolicyRequiredForAll || m.MFAEnrolled) && base.session == nil
+	authenticated := func(x *Member) Event {
+		return memberEvent(ctx, EventPasswordAuthenticated, now, x, map[string]any{"mfa_required": mfaRequired})
+	}
 	if !mfaRequired {
 		l := s.land(ps, &org, &m, base, factor, opts, now)
 		l.completion.ApplyMember = activate
+		l.recordEvents(ctx, func(done *Completed) []Event { return []Event{authenticated(&done.Member)} })
 		return s.complete(ctx, ps, &org, l)
 	}
 
 	if m.Status == StatusPending {
-		if m, err = s.store.UpdateMember(ctx, projectID, m.ID, activate); err != nil {
+		m, err = s.store.UpdateMember(ctx, projectID, m.ID, func(x *Member) ([]Event, error) { return nil, activate(x) })
+		if err != nil {
 			return Authenticated{}, err
 		}
 		m.settleLock(now)
@@ -179,7 +193,7 @@ func (s *Service) AuthenticatePassword(ctx context.Context, projectID string, in
 		ist, err := s.store.UpdateIntermediateSession(ctx, projectID, base.ist.TokenDigest, now, func(x *IntermediateSession) error {
 			x.Factors = addFactor(x.Factors, factor)
 			return nil
-		})
+		}, authenticated(&m))
 		if err != nil {
 			return Authenticated{}, err
 		}
@@ -196,45 +210,47 @@ func (s *Service) AuthenticatePassword(ctx context.Context, projectID string, in
 		CreatedAt:      now,
 		ExpiresAt:      now.Add(istLifetime),
 	}
-	if err := s.store.CreateIntermediateSession(ctx, ist); err != nil {
+	if err := s.store.CreateIntermediateSession(ctx, ist, authenticated(&m)); err != nil {
 		return Authenticated{}, err
 	}
 	out.IntermediateSessionToken, out.ISTExpiresAt = token, ist.ExpiresAt
 	return out, nil
 }
 
-// checkPassword finds the member by address and verifies the password. Every failure (unknown
-// address, no password, wrong password) gives one answer after comparable work, so the reply
-// never tells whether an address exists.
-func (s *Service) checkPassword(ctx context.Context, projectID, organizationID, email, pw string) (Member, error) {
-	m, err := s.store.MemberByEmail(ctx, projectID, organizationID, lower(email))
+// checkPassword finds the member by address and verifies the password. Every refusal (unknown
+// address, no password, wrong password) costs comparable work, so its timing never tells
+// whether an address exists; it is reported as the reason ("unknown_member", "no_password",
+// "wrong_password") with the member when there is one, and the caller answers all of them
+// alike. err is a fault.
+func (s *Service) checkPassword(ctx context.Context, projectID, organizationID, email, pw string) (m Member, refusal string, err error) {
+	m, err = s.store.MemberByEmail(ctx, projectID, organizationID, lower(email))
 	if err != nil {
 		if isType(err, ErrMemberNotFound) {
 			s.decoy.Verify(pw)
-			return Member{}, ErrWrongEmailOrPassword
+			return Member{}, "unknown_member", nil
 		}
-		return Member{}, err
+		return Member{}, "", err
 	}
 	stored, err := s.store.Password(ctx, projectID, m.ID)
 	if err != nil {
 		if isType(err, ErrNoPassword) {
 			s.decoy.Verify(pw)
-			return Member{}, ErrWrongEmailOrPassword
+			return m, "no_password", nil
 		}
-		return Member{}, err
+		return Member{}, "", err
 	}
 	record, err := s.keys.Open(stored.Sealed, passwordAD(m.ID, stored.ID))
 	if err != nil {
-		return Member{}, err
+		return Member{}, "", err
 	}
 	var h password.Hash
 	if err := json.Unmarshal(record, &h); err != nil {
-		return Member{}, err
+		return Member{}, "", err
 	}
 	if !h.Verify(pw) {
-		return Member{}, ErrWrongEmailOrPassword
+		return m, "wrong_password", nil
 	}
-	return m, nil
+	return m, "", nil
 }
 
 // MFAOptions is what the MFA-required answer tells the caller about the member's factors.

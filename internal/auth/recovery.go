@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/sparekey/sparekey/internal/secret"
 )
@@ -27,11 +28,19 @@ type RecoveryCodes struct {
 	Codes        []string // unused codes in issue order, as shown to the member
 }
 
-// GetRecoveryCodes returns the member's unused codes.
+// GetRecoveryCodes returns the member's unused codes, and records that they were read: when the
+// record cannot be written the codes are not shown, so no read goes unaudited. Under the strict
+// storage policy, and for a set issued under it, there is nothing to show:
+// ErrRecoveryCodesNotRetrievable.
 func (s *Service) GetRecoveryCodes(ctx context.Context, projectID string, ref MemberRef) (RecoveryCodes, error) {
 	ps, org, m, reg, err := s.codeOwner(ctx, projectID, ref)
 	if err != nil {
 		return RecoveryCodes{}, err
+	}
+	// The policy is the deployment's promise that codes are never shown after issue, so it also
+	// covers sets sealed before it was turned on.
+	if s.cfg.CodeStorage == CodeStorageStrict || reg.SealedCodes == nil {
+		return RecoveryCodes{}, ErrRecoveryCodesNotRetrievable
 	}
 	codes, err := s.store.RecoveryCodes(ctx, ps.Project.ID, reg.ID)
 	if err != nil {
@@ -46,6 +55,10 @@ func (s *Service) GetRecoveryCodes(ctx context.Context, projectID string, ref Me
 		if c.UsedAt.IsZero() && c.Position < len(shown) {
 			unused = append(unused, shown[c.Position])
 		}
+	}
+	read := memberEvent(ctx, EventRecoveryCodesRead, s.now(), &m, map[string]any{"totp_registration_id": reg.ID, "count": len(unused)})
+	if err := s.store.RecordEvents(ctx, read); err != nil {
+		return RecoveryCodes{}, err
 	}
 	return RecoveryCodes{Organization: org, Member: m, Codes: unused}, nil
 }
@@ -62,7 +75,8 @@ func (s *Service) RotateRecoveryCodes(ctx context.Context, projectID string, ref
 		return RecoveryCodes{}, err
 	}
 	sealed, codes := s.codeSet(ps, m.ID, reg.ID, shown)
-	if err := s.store.ReplaceRecoveryCodes(ctx, ps.Project.ID, reg.ID, sealed, codes); err != nil {
+	rotated := memberEvent(ctx, EventRecoveryCodesRotated, s.now(), &m, map[string]any{"totp_registration_id": reg.ID, "count": len(codes)})
+	if err := s.store.ReplaceRecoveryCodes(ctx, ps.Project.ID, reg.ID, sealed, codes, rotated); err != nil {
 		if isType(err, ErrTOTPNotFound) {
 			return RecoveryCodes{}, ErrNoRecoveryCodeFactor
 		}
@@ -95,8 +109,8 @@ func (s *Service) codeOwner(ctx context.Context, projectID string, ref MemberRef
 	return ps, org, m, reg, err
 }
 
-// codeSet seals a set's display forms for GET and derives each code's verification MAC from
-// its normalised form.
+// codeSet derives each code's verification MAC from its normalised form and, unless the storage
+// policy is strict (then the sealed set is nil), seals the set's display forms for GET.
 func (s *Service) codeSet(ps *projectState, memberID, regID string, shown []string) ([]byte, []RecoveryCode) {
 	codes := make([]RecoveryCode, len(shown))
 	for i, c := range shown {
@@ -105,6 +119,9 @@ func (s *Service) codeSet(ps *projectState, memberID, regID string, shown []stri
 			Position: i,
 			MAC:      secret.CodeMAC(ps.pepper, secret.NormalizeRecoveryCode(c)),
 		}
+	}
+	if s.cfg.CodeStorage == CodeStorageStrict {
+		return nil, codes
 	}
 	sealed := s.keys.Seal([]byte(strings.Join(shown, "\n")), codeSetAD(memberID, regID))
 	return sealed, codes
@@ -184,13 +201,19 @@ func (s *Service) Recover(ctx context.Context, projectID string, in RecoverInput
 	code, err := s.store.FindRecoveryCode(ctx, ps.Project.ID, reg.ID, secret.CodeMAC(ps.pepper, normalized))
 	if err != nil {
 		if isType(err, ErrRecoveryCodeRejected) {
-			return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrRecoveryCodeRejected)
+			return Authenticated{}, s.failRecover(ctx, ps, &m, now, "wrong_code")
 		}
 		return Authenticated{}, err
 	}
 	if !code.UsedAt.IsZero() {
-		// A spent code presented again gets the same answer as a wrong one.
-		return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrRecoveryCodeRejected)
+		// A spent code presented again gets the same answer as a wrong one, but the audit trail
+		// tells them apart: whoever sent it holds a code that already served, which a typo
+		// cannot produce (the replay alarm).
+		replayed := memberEvent(ctx, EventRecoveryCodeReplayed, now, &m, map[string]any{
+			"totp_recovery_code_id": code.ID,
+			"used_at":               eventTime(code.UsedAt),
+		})
+		return Authenticated{}, s.failRecover(ctx, ps, &m, now, "replayed", replayed)
 	}
 
 	factor := Factor{
@@ -205,13 +228,28 @@ func (s *Service) Recover(ctx context.Context, projectID string, in RecoverInput
 	l.completion.RefuseIfLocked = true
 	l.completion.SpendRecoveryCode = code.ID
 	l.completion.ApplyMember = mfaPassed(&org, now)
+	l.recordEvents(ctx, func(done *Completed) []Event {
+		used := memberEvent(ctx, EventRecoveryCodeUsed, now, &done.Member, map[string]any{
+			"totp_recovery_code_id": code.ID,
+			"remaining":             done.RemainingCodes,
+			"member_session_id":     done.Session.ID,
+		})
+		return append([]Event{used}, s.lowCodeEvents(ctx, &done.Member, now, done.RemainingCodes)...)
+	})
 	out, err := s.complete(ctx, ps, &org, l)
 	if isType(err, ErrRecoveryCodeRejected) {
 		// Another request spent the code first, or a rotate replaced the set: a lost race
 		// counts as a failed attempt, so racing cannot multiply guesses.
-		return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrRecoveryCodeRejected)
+		return Authenticated{}, s.failRecover(ctx, ps, &m, now, "lost_race")
 	}
 	return out, err
+}
+
+// failRecover counts a failed recover, recording recovery_code.failed with its reason.
+func (s *Service) failRecover(ctx context.Context, ps *projectState, m *Member, now time.Time, reason string, alarm ...Event) error {
+	return s.failAttempt(ctx, ps, m, now, ErrRecoveryCodeRejected, func(after *Member) Event {
+		return memberEvent(ctx, EventRecoveryCodeFailed, now, after, map[string]any{"reason": reason, "failed_attempts": after.FailedAttempts})
+	}, alarm...)
 }
 
 // secondFactorArgs enforces that a second factor builds on exactly one proof of a first one.

@@ -25,7 +25,24 @@ type Config struct {
 	// KeyCacheTTL bounds how long a replica trusts its cached copy of a project's signing keys,
 	// so a key added by another replica is seen within it.
 	KeyCacheTTL time.Duration
+	// LowCodesThreshold is the low-code signal: a recover that leaves a member with at least one
+	// and at most this many unused codes records recovery_codes.low (0 turns it off; running
+	// out always records recovery_codes.exhausted).
+	LowCodesThreshold int
+	// CodeStorage is how recovery codes are kept: CodeStorageEncrypted or CodeStorageStrict.
+	CodeStorage string
 }
+
+// Recovery-code storage policies.
+const (
+	// CodeStorageEncrypted keeps, beside each code's keyed hash, the set sealed under the
+	// keyring, so GET can show the unused codes (the contract's behaviour).
+	CodeStorageEncrypted = "encrypted"
+	// CodeStorageStrict keeps keyed hashes only (NIST SP 800-63B-4's look-up secrets): codes are
+	// shown once, in the response that issues them, and GET answers
+	// ErrRecoveryCodesNotRetrievable.
+	CodeStorageStrict = "strict"
+)
 
 // DefaultConfig returns the contract's defaults.
 func DefaultConfig() Config {
@@ -33,6 +50,9 @@ func DefaultConfig() Config {
 		CodeSymbols: secret.CodeSymbols,
 		Lock:        LockPolicy{Threshold: 10, Duration: time.Hour},
 		KeyCacheTTL: time.Minute,
+
+		LowCodesThreshold: 3,
+		CodeStorage:       CodeStorageEncrypted,
 	}
 }
 
@@ -46,6 +66,12 @@ func (c Config) Validate() error {
 	}
 	if c.Lock.Duration < time.Second {
 		return fmt.Errorf("lock duration must be at least 1s, not %s", c.Lock.Duration)
+	}
+	if c.LowCodesThreshold < 0 || c.LowCodesThreshold > maxImportedCodes {
+		return fmt.Errorf("low-codes threshold must be from 0 to %d, not %d", maxImportedCodes, c.LowCodesThreshold)
+	}
+	if c.CodeStorage != CodeStorageEncrypted && c.CodeStorage != CodeStorageStrict {
+		return fmt.Errorf("code storage must be %q or %q, not %q", CodeStorageEncrypted, CodeStorageStrict, c.CodeStorage)
 	}
 	return nil
 }

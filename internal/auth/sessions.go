@@ -191,13 +191,28 @@ func (s *Service) RevokeSession(ctx context.Context, projectID string, in Revoke
 		if err := s.authorizeActor(ctx, projectID, m.OrganizationID, actor); err != nil {
 			return err
 		}
-		return s.store.DeleteMemberSessions(ctx, projectID, m.ID)
+		return s.store.DeleteMemberSessions(ctx, projectID, m.ID, now, func(revoked []string) []Event {
+			events := make([]Event, len(revoked))
+			for i, id := range revoked {
+				events[i] = memberEvent(ctx, EventSessionRevoked, now, &m, map[string]any{"member_session_id": id, "by": "member_id"})
+			}
+			return events
+		})
 	}
-	var sess Session
-	if in.MemberSessionID != "" {
+	var (
+		sess Session
+		by   string
+	)
+	switch {
+	case in.MemberSessionID != "":
 		sess, err = s.store.Session(ctx, projectID, in.MemberSessionID, now)
-	} else {
-		sess, err = s.sessionFromArgs(ctx, ps, in.SessionToken, in.SessionJWT, now)
+		by = "member_session_id"
+	case in.SessionToken != "":
+		sess, err = s.sessionFromArgs(ctx, ps, in.SessionToken, "", now)
+		by = "session_token"
+	default:
+		sess, err = s.sessionFromArgs(ctx, ps, "", in.SessionJWT, now)
+		by = "session_jwt"
 	}
 	if err != nil {
 		return err
@@ -205,5 +220,6 @@ func (s *Service) RevokeSession(ctx context.Context, projectID string, in Revoke
 	if err := s.authorizeActor(ctx, projectID, sess.OrganizationID, actor); err != nil {
 		return err
 	}
-	return s.store.DeleteSession(ctx, projectID, sess.ID, now)
+	revoked := newEvent(ctx, EventSessionRevoked, now, projectID, sess.OrganizationID, sess.MemberID, map[string]any{"member_session_id": sess.ID, "by": by})
+	return s.store.DeleteSession(ctx, projectID, sess.ID, now, revoked)
 }

@@ -12,6 +12,11 @@ import (
 // transaction, apply (a pure, cheap domain function) changes it or refuses with an error, and the
 // store writes the result. Rules stay in the domain; atomicity stays in the store. apply may run
 // more than once when a backend retries a transaction, so it must not have side effects.
+//
+// Audit events travel with the action they record: a write method takes the events of its
+// action (as events, or from its apply or Events function) and inserts them in its own
+// transaction, so they commit with the action or not at all. A method that refuses (returns an
+// error) records nothing. Events are never changed or deleted by any method, cascades included.
 type Store interface {
 	// CreateProject stores a project together with its first signing key.
 	CreateProject(ctx context.Context, p Project, key SigningKey) error
@@ -46,9 +51,11 @@ type Store interface {
 	Member(ctx context.Context, projectID, organizationID, ref string) (Member, error)
 	// MemberByEmail finds a member by lowercase address, or returns ErrMemberNotFound.
 	MemberByEmail(ctx context.Context, projectID, organizationID, email string) (Member, error)
-	// UpdateMember applies apply to the member: errors ErrMemberNotFound,
-	// ErrDuplicateMemberEmail, ErrDuplicateMemberExtID, or apply's.
-	UpdateMember(ctx context.Context, projectID, memberID string, apply func(*Member) error) (Member, error)
+	// UpdateMember applies apply to the member and records the events apply returns: errors
+	// ErrMemberNotFound, ErrDuplicateMemberEmail, ErrDuplicateMemberExtID, or apply's. A failed
+	// attempt is counted this way too (apply calls Member.RecordFailure), under the member's row
+	// lock, so failures arriving at once on many replicas add up exactly.
+	UpdateMember(ctx context.Context, projectID, memberID string, apply func(*Member) ([]Event, error)) (Member, error)
 	// DeleteMember removes a member with its sessions, intermediate sessions, registration,
 	// codes and password; ErrMemberNotFound.
 	DeleteMember(ctx context.Context, projectID, memberID string) error
@@ -57,31 +64,33 @@ type Store interface {
 	// Password returns the member's password, or ErrNoPassword.
 	Password(ctx context.Context, projectID, memberID string) (Password, error)
 
-	// CreateTOTP stores a registration and its recovery codes, or returns ErrMemberNotFound or
-	// ErrActiveTOTPExists.
-	CreateTOTP(ctx context.Context, projectID string, reg TOTPRegistration, codes []RecoveryCode) error
+	// CreateTOTP stores a registration and its recovery codes, and records events, or returns
+	// ErrMemberNotFound or ErrActiveTOTPExists.
+	CreateTOTP(ctx context.Context, projectID string, reg TOTPRegistration, codes []RecoveryCode, events ...Event) error
 	// TOTP returns the member's registration, or ErrTOTPNotFound.
 	TOTP(ctx context.Context, projectID, memberID string) (TOTPRegistration, error)
-	// DeleteTOTP removes the member's registration with all its codes and applies apply to the
-	// member in the same transaction; ErrMemberNotFound, ErrTOTPNotFound.
-	DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*Member) error) (Member, error)
+	// DeleteTOTP removes the member's registration with all its codes, applies apply to the
+	// member (which apply sees as it was before, TOTPRegistrationID included) and records the
+	// events apply returns, in one transaction; ErrMemberNotFound, ErrTOTPNotFound, or apply's.
+	DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*Member) ([]Event, error)) (Member, error)
 	// RecoveryCodes returns every code of the registration, used or not, in issue order.
 	RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]RecoveryCode, error)
 	// FindRecoveryCode returns the registration's code with this MAC, used or not, or
 	// ErrRecoveryCodeRejected when there is none.
 	FindRecoveryCode(ctx context.Context, projectID, registrationID string, mac []byte) (RecoveryCode, error)
 	// ReplaceRecoveryCodes swaps the registration's whole set, used and unused codes alike, for
-	// a new one in one transaction; ErrTOTPNotFound.
-	ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []RecoveryCode) error
+	// a new one (sealedSet nil stores no sealed copy) and records events, in one transaction;
+	// ErrTOTPNotFound.
+	ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []RecoveryCode, events ...Event) error
 
-	// CreateIntermediateSession stores a new intermediate session.
-	CreateIntermediateSession(ctx context.Context, ist IntermediateSession) error
+	// CreateIntermediateSession stores a new intermediate session and records events.
+	CreateIntermediateSession(ctx context.Context, ist IntermediateSession, events ...Event) error
 	// IntermediateSession returns an unexpired intermediate session by token digest, or
 	// ErrISTNotFound.
 	IntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time) (IntermediateSession, error)
-	// UpdateIntermediateSession applies apply to an unexpired intermediate session;
-	// ErrISTNotFound.
-	UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*IntermediateSession) error) (IntermediateSession, error)
+	// UpdateIntermediateSession applies apply to an unexpired intermediate session and records
+	// events; ErrISTNotFound, or apply's.
+	UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*IntermediateSession) error, events ...Event) (IntermediateSession, error)
 
 	// Session returns a live session by id, or ErrSessionNotFound.
 	Session(ctx context.Context, projectID, id string, now time.Time) (Session, error)
@@ -91,16 +100,23 @@ type Store interface {
 	Sessions(ctx context.Context, projectID, memberID string, now time.Time) ([]Session, error)
 	// UpdateSession applies apply to a live session; ErrSessionNotFound.
 	UpdateSession(ctx context.Context, projectID, id string, now time.Time, apply func(*Session) error) (Session, error)
-	// DeleteSession revokes a live session; ErrSessionNotFound.
-	DeleteSession(ctx context.Context, projectID, id string, now time.Time) error
-	// DeleteMemberSessions revokes every session of the member.
-	DeleteMemberSessions(ctx context.Context, projectID, memberID string) error
+	// DeleteSession revokes a live session and records events; ErrSessionNotFound.
+	DeleteSession(ctx context.Context, projectID, id string, now time.Time, events ...Event) error
+	// DeleteMemberSessions revokes every session of the member, expired ones included, and
+	// records the events that events (when not nil) returns for the ids of the sessions that
+	// were live at now, oldest started_at first (it is called, possibly with none, inside the
+	// transaction, and may run more than once). No session is no error.
+	DeleteMemberSessions(ctx context.Context, projectID, memberID string, now time.Time, events func(revoked []string) []Event) error
 
 	// Complete lands a successful authentication: see Completion.
 	Complete(ctx context.Context, c Completion) (Completed, error)
-	// RecordFailedAttempt counts a failed MFA attempt against the member (Member.RecordFailure)
-	// and returns the member after it; ErrMemberNotFound.
-	RecordFailedAttempt(ctx context.Context, projectID, memberID string, now time.Time, p LockPolicy) (Member, error)
+
+	// RecordEvents records events of an action that writes nothing else (a GET that showed
+	// codes, a refused password), in one transaction: all of them or none.
+	RecordEvents(ctx context.Context, events ...Event) error
+	// Events returns one page of the project's events matching q, newest first (time, then id,
+	// descending), and whether more follow.
+	Events(ctx context.Context, projectID string, q EventQuery) (EventPage, error)
 
 	// DeleteExpired removes sessions and intermediate sessions that ended before now.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
@@ -118,7 +134,12 @@ type Store interface {
 //     deleted and NewSession starts from its factors (else ErrISTNotFound); with SessionID that
 //     live session is loaded (else ErrSessionNotFound); otherwise NewSession as given. Then
 //     ApplySession edits it and it is written;
-//  4. ApplyMember edits the member, which is written.
+//  4. ApplyMember edits the member, which is written;
+//  5. Events, when set, returns the events to record, given the member as step 1 loaded it
+//     (before ApplyMember: a lock that ApplyMember settles shows there; a shallow copy, so its
+//     maps and slices may be the ones ApplyMember edited) and the state after.
+//
+// Every function here runs inside the transaction and may run more than once.
 type Completion struct {
 	ProjectID      string
 	MemberID       string
@@ -133,6 +154,7 @@ type Completion struct {
 	NewSession   Session
 	ApplySession func(*Session) error
 	ApplyMember  func(*Member) error
+	Events       func(before Member, done Completed) []Event
 }
 
 // TOTPStep is a TOTP time step to accept for a registration.

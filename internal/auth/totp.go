@@ -72,7 +72,7 @@ func (s *Service) CreateTOTP(ctx context.Context, projectID string, in CreateTOT
 	if err != nil {
 		return TOTPEnrollment{}, err
 	}
-	enr, err := s.enroll(ctx, ps, org, m, sec, codes)
+	enr, err := s.enroll(ctx, ps, org, m, sec, codes, "totp_create", false)
 	if err != nil {
 		return TOTPEnrollment{}, err
 	}
@@ -80,13 +80,25 @@ func (s *Service) CreateTOTP(ctx context.Context, projectID string, in CreateTOT
 	return enr, nil
 }
 
-// enroll stores a registration with its secret and code set, both sealed.
-func (s *Service) enroll(ctx context.Context, ps *projectState, org Organization, m Member, sec string, shown []string) (TOTPEnrollment, error) {
-	reg := TOTPRegistration{ID: newID(kindTOTP), MemberID: m.ID, CreatedAt: s.now()}
+// enroll stores a registration with its secret and code set (sealed, the set unless the policy
+// is strict), recording totp.enrolled and recovery_codes.issued. source names the endpoint;
+// imported tells whether the codes came with the request.
+func (s *Service) enroll(ctx context.Context, ps *projectState, org Organization, m Member, sec string, shown []string, source string, imported bool) (TOTPEnrollment, error) {
+	now := s.now()
+	reg := TOTPRegistration{ID: newID(kindTOTP), MemberID: m.ID, CreatedAt: now}
 	reg.SealedSecret = s.keys.Seal([]byte(sec), totpSecretAD(m.ID, reg.ID))
 	var codes []RecoveryCode
 	reg.SealedCodes, codes = s.codeSet(ps, m.ID, reg.ID, shown)
-	if err := s.store.CreateTOTP(ctx, ps.Project.ID, reg, codes); err != nil {
+	events := []Event{
+		memberEvent(ctx, EventTOTPEnrolled, now, &m, map[string]any{"totp_registration_id": reg.ID, "source": source}),
+		memberEvent(ctx, EventRecoveryCodesIssued, now, &m, map[string]any{
+			"totp_registration_id": reg.ID,
+			"count":                len(codes),
+			"source":               source,
+			"imported":             imported,
+		}),
+	}
+	if err := s.store.CreateTOTP(ctx, ps.Project.ID, reg, codes, events...); err != nil {
 		return TOTPEnrollment{}, err
 	}
 	m.TOTPRegistrationID = reg.ID
@@ -118,7 +130,8 @@ func (s *Service) MigrateTOTP(ctx context.Context, projectID string, in MigrateT
 	if err != nil {
 		return TOTPEnrollment{}, err
 	}
-	if len(shown) == 0 {
+	imported := len(shown) > 0
+	if !imported {
 		if shown, err = secret.NewRecoveryCodes(codesPerSet, s.cfg.CodeSymbols); err != nil {
 			return TOTPEnrollment{}, err
 		}
@@ -134,7 +147,7 @@ func (s *Service) MigrateTOTP(ctx context.Context, projectID string, in MigrateT
 	if m.TOTPRegistrationID != "" {
 		return TOTPEnrollment{}, ErrActiveTOTPExists
 	}
-	return s.enroll(ctx, ps, org, m, sec, shown)
+	return s.enroll(ctx, ps, org, m, sec, shown, "totp_migrate", imported)
 }
 
 // importedCodes checks imported codes (1–20, each a recovery code once normalised, distinct as
@@ -231,7 +244,9 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, projectID string, in Aut
 	case totp.Replayed:
 		return Authenticated{}, ErrTOTPCodeAlreadyUsed
 	case totp.Wrong:
-		return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrTOTPRejected)
+		return Authenticated{}, s.failAttempt(ctx, ps, &m, now, ErrTOTPRejected, func(after *Member) Event {
+			return memberEvent(ctx, EventTOTPFailed, now, after, map[string]any{"failed_attempts": after.FailedAttempts})
+		})
 	}
 
 	factor := Factor{
@@ -261,5 +276,11 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, projectID string, in Aut
 		}
 		return passed(x)
 	}
+	l.recordEvents(ctx, func(done *Completed) []Event {
+		return []Event{memberEvent(ctx, EventTOTPAuthenticated, now, &done.Member, map[string]any{
+			"totp_registration_id": reg.ID,
+			"member_session_id":    done.Session.ID,
+		})}
+	})
 	return s.complete(ctx, ps, &org, l)
 }

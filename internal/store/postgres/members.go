@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -140,8 +139,10 @@ func queueSaveMember(b *pgx.Batch, m *auth.Member) error {
 }
 
 // UpdateMember is the locked read-modify-write of one member: read under FOR UPDATE, apply, write
-// and commit. Two round trips; a unique violation on the write becomes its domain error.
-func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, apply func(*auth.Member) error) (auth.Member, error) {
+// with apply's events and commit. Two round trips; a unique violation on the write becomes its
+// domain error. The row lock makes failed attempts counted this way on different replicas add
+// up exactly.
+func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, apply func(*auth.Member) ([]auth.Event, error)) (auth.Member, error) {
 	if !storable(memberID) {
 		return auth.Member{}, auth.ErrMemberNotFound
 	}
@@ -153,11 +154,15 @@ func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, appl
 		if err := tx.send(ctx, b); err != nil {
 			return err
 		}
-		if err := apply(&m); err != nil {
+		events, err := apply(&m)
+		if err != nil {
 			return err
 		}
 		b = &pgx.Batch{}
 		if err := queueSaveMember(b, &m); err != nil {
+			return err
+		}
+		if err := queueEvents(b, events); err != nil {
 			return err
 		}
 		if err := tx.commitWith(ctx, b); err != nil {
@@ -167,15 +172,6 @@ func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, appl
 		return nil
 	})
 	return out, err
-}
-
-// RecordFailedAttempt counts under the member's row lock, so N failures arriving at once on
-// different replicas add up to exactly N.
-func (db *DB) RecordFailedAttempt(ctx context.Context, projectID, memberID string, now time.Time, p auth.LockPolicy) (auth.Member, error) {
-	return db.UpdateMember(ctx, projectID, memberID, func(m *auth.Member) error {
-		m.RecordFailure(now, p)
-		return nil
-	})
 }
 
 func (db *DB) DeleteMember(ctx context.Context, projectID, memberID string) error {

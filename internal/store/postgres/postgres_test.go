@@ -326,8 +326,8 @@ func TestUniqueViolationsAreDomainErrors(t *testing.T) {
 		{"create member, email taken", db.CreateMember(ctx, s.newMember("ann@acme.test", ""), nil), auth.ErrDuplicateMemberEmail},
 		{"create member, external id taken", db.CreateMember(ctx, s.newMember("cat@acme.test", "ann-ext"), nil), auth.ErrDuplicateMemberExtID},
 		{"create member, both taken", db.CreateMember(ctx, s.newMember("ann@acme.test", "ann-ext"), nil), auth.ErrDuplicateMemberEmail},
-		{"update member to a taken email", errOf(db.UpdateMember(ctx, s.project.ID, m.ID, func(x *auth.Member) error { x.EmailAddress = "bob@acme.test"; return nil })), auth.ErrDuplicateMemberEmail},
-		{"update member to a taken external id", errOf(db.UpdateMember(ctx, s.project.ID, m.ID, func(x *auth.Member) error { x.ExternalID = "bob-ext"; return nil })), auth.ErrDuplicateMemberExtID},
+		{"update member to a taken email", errOf(db.UpdateMember(ctx, s.project.ID, m.ID, func(x *auth.Member) ([]auth.Event, error) { x.EmailAddress = "bob@acme.test"; return nil, nil })), auth.ErrDuplicateMemberEmail},
+		{"update member to a taken external id", errOf(db.UpdateMember(ctx, s.project.ID, m.ID, func(x *auth.Member) ([]auth.Event, error) { x.ExternalID = "bob-ext"; return nil, nil })), auth.ErrDuplicateMemberExtID},
 	} {
 		if !errors.Is(tc.err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
@@ -407,7 +407,10 @@ func TestFailedAttemptsAddUpAcrossReplicas(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			db := []*DB{a, b}[i%2]
-			after, err := db.RecordFailedAttempt(context.Background(), s.project.ID, m.ID, s.now, policy)
+			after, err := db.UpdateMember(context.Background(), s.project.ID, m.ID, func(x *auth.Member) ([]auth.Event, error) {
+				x.RecordFailure(s.now, policy)
+				return nil, nil
+			})
 			errs[i], lockedNow[i] = err, after.Locked(s.now)
 		}()
 	}
@@ -534,9 +537,9 @@ func TestNULCharacters(t *testing.T) {
 		{"session by id", errOf(db.Session(ctx, s.project.ID, "member-session-\x00", s.now)), auth.ErrSessionNotFound},
 		{"project", errOf(db.Project(ctx, "project-\x00")), auth.ErrProjectNotFound},
 		{"name with NUL", db.CreateOrganization(ctx, auth.Organization{ID: "organization-test-" + uuid.NewString(), ProjectID: s.project.ID, Name: "a\x00b", Slug: "ab", CreatedAt: s.now, UpdatedAt: s.now}), auth.ErrInvalidRequestValue},
-		{"metadata with NUL", errOf(db.UpdateMember(ctx, s.project.ID, m.ID, func(x *auth.Member) error {
+		{"metadata with NUL", errOf(db.UpdateMember(ctx, s.project.ID, m.ID, func(x *auth.Member) ([]auth.Event, error) {
 			x.TrustedMetadata = map[string]any{"k": "a\x00b"}
-			return nil
+			return nil, nil
 		})), auth.ErrInvalidRequestValue},
 	} {
 		if !errors.Is(tc.err, tc.want) {

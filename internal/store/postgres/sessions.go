@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -153,30 +155,97 @@ func (db *DB) UpdateSession(ctx context.Context, projectID, id string, now time.
 	return out, err
 }
 
-func (db *DB) DeleteSession(ctx context.Context, projectID, id string, now time.Time) error {
+// deleteSession deletes a live session and records its events (guarded by the deletion) in one
+// statement, and counts what it deleted.
+var deleteSession = `WITH d AS (
+		DELETE FROM sessions WHERE id = $1 AND project_id = $2 AND expires_at > $3 RETURNING 1
+	), ev AS (
+		` + insertEventsFrom("d", 4) + `
+	)
+	SELECT count(*) FROM d`
+
+func (db *DB) DeleteSession(ctx context.Context, projectID, id string, now time.Time, events ...auth.Event) error {
 	if !storable(id) {
 		return auth.ErrSessionNotFound
 	}
+	ev, err := newEventArrays(events)
+	if err != nil {
+		return err
+	}
+	args := append([]any{id, projectID, at(now)}, ev.args()...)
 	return db.retry(ctx, func() error {
-		tag, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE id = $1 AND project_id = $2 AND expires_at > $3`, id, projectID, at(now))
-		if err != nil {
+		var n int
+		if err := db.pool.QueryRow(ctx, deleteSession, args...).Scan(&n); err != nil {
 			return err
 		}
-		if tag.RowsAffected() != 1 {
+		if n != 1 {
 			return auth.ErrSessionNotFound
 		}
 		return nil
 	})
 }
 
-func (db *DB) DeleteMemberSessions(ctx context.Context, projectID, memberID string) error {
+// DeleteMemberSessions deletes in the first round trip, learning which sessions were live, and
+// records their events with the commit in the second.
+func (db *DB) DeleteMemberSessions(ctx context.Context, projectID, memberID string, now time.Time, events func(revoked []string) []auth.Event) error {
 	if !storable(memberID) {
+		if events != nil {
+			return db.RecordEvents(ctx, events(nil)...)
+		}
 		return nil
 	}
-	return db.retry(ctx, func() error {
-		_, err := db.pool.Exec(ctx, `DELETE FROM sessions WHERE member_id = $1 AND project_id = $2`, memberID, projectID)
-		return err
+	return db.tx(ctx, func(tx *txn) error {
+		var live []revokedSession
+		b := &pgx.Batch{}
+		b.Queue(`DELETE FROM sessions WHERE member_id = $1 AND project_id = $2 RETURNING id, started_at, expires_at`,
+			memberID, projectID).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var (
+					r                revokedSession
+					started, expires pgtype.Timestamptz
+				)
+				if err := rows.Scan(&r.id, &started, &expires); err != nil {
+					return err
+				}
+				r.started, r.expires = fromTS(started), fromTS(expires)
+				if r.expires.After(at(now)) {
+					live = append(live, r)
+				}
+			}
+			return rows.Err()
+		})
+		if err := tx.send(ctx, b); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+		if events != nil {
+			if err := queueEvents(b, events(revokedIDs(live))); err != nil {
+				return err
+			}
+		}
+		return tx.commitWith(ctx, b)
 	})
+}
+
+// revokedSession is a session DeleteMemberSessions ended.
+type revokedSession struct {
+	id               string
+	started, expires time.Time
+}
+
+// revokedIDs orders revoked sessions as Sessions lists them: oldest started_at, then id.
+func revokedIDs(rs []revokedSession) []string {
+	slices.SortFunc(rs, func(a, b revokedSession) int {
+		if c := a.started.Compare(b.started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	return ids
 }
 
 const istColumns = `i.token_digest, i.project_id, i.organization_id, i.member_id, i.factors, i.created_at, i.expires_at`
@@ -207,14 +276,25 @@ func istResult(row pgx.Row) (auth.IntermediateSession, error) {
 
 const liveIST = `SELECT ` + istColumns + ` FROM intermediate_sessions i WHERE i.token_digest = $1 AND i.project_id = $2 AND i.expires_at > $3`
 
-func (db *DB) CreateIntermediateSession(ctx context.Context, ist auth.IntermediateSession) error {
+// createIST inserts an intermediate session and its events in one statement.
+var createIST = `WITH ist AS (
+		INSERT INTO intermediate_sessions (token_digest, project_id, organization_id, member_id, factors, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING 1
+	)
+	` + insertEventsFrom("ist", 8)
+
+func (db *DB) CreateIntermediateSession(ctx context.Context, ist auth.IntermediateSession, events ...auth.Event) error {
 	factors, err := json.Marshal(ist.Factors)
 	if err != nil {
 		return err
 	}
+	ev, err := newEventArrays(events)
+	if err != nil {
+		return err
+	}
+	args := append([]any{ist.TokenDigest, ist.ProjectID, ist.OrganizationID, ist.MemberID, factors, ts(ist.CreatedAt), ts(ist.ExpiresAt)}, ev.args()...)
 	return db.retry(ctx, func() error {
-		_, err := db.pool.Exec(ctx, `INSERT INTO intermediate_sessions (token_digest, project_id, organization_id, member_id, factors, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			ist.TokenDigest, ist.ProjectID, ist.OrganizationID, ist.MemberID, factors, ts(ist.CreatedAt), ts(ist.ExpiresAt))
+		_, err := db.pool.Exec(ctx, createIST, args...)
 		return err
 	})
 }
@@ -223,7 +303,7 @@ func (db *DB) IntermediateSession(ctx context.Context, projectID string, digest 
 	return istResult(db.pool.QueryRow(ctx, liveIST, digest, projectID, at(now)))
 }
 
-func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*auth.IntermediateSession) error) (auth.IntermediateSession, error) {
+func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*auth.IntermediateSession) error, events ...auth.Event) (auth.IntermediateSession, error) {
 	var out auth.IntermediateSession
 	err := db.tx(ctx, func(tx *txn) error {
 		var ist auth.IntermediateSession
@@ -245,6 +325,9 @@ func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, d
 		}
 		b = &pgx.Batch{}
 		b.Queue(`UPDATE intermediate_sessions SET factors = $1, expires_at = $2 WHERE token_digest = $3`, factors, ts(ist.ExpiresAt), digest)
+		if err := queueEvents(b, events); err != nil {
+			return err
+		}
 		if err := tx.commitWith(ctx, b); err != nil {
 			return err
 		}
@@ -257,8 +340,8 @@ func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, d
 // Complete applies an auth.Completion in one transaction of two round trips; see its
 // documentation for the steps. The first batch locks the member and spends the proofs; its
 // callbacks check the results in the Completion's order (member, lock, code, TOTP step, session),
-// and any refusal rolls the whole batch back. The second writes the session and the member and
-// commits.
+// and any refusal rolls the whole batch back. The second writes the session, the member and the
+// events, and commits.
 func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, error) {
 	if !storable(c.MemberID) {
 		return auth.Completed{}, auth.ErrMemberNotFound
@@ -363,6 +446,7 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 		if err != nil {
 			return err
 		}
+		before := m
 		if c.ApplyMember != nil {
 			if err := c.ApplyMember(&m); err != nil {
 				return err
@@ -371,10 +455,15 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 				return err
 			}
 		}
+		done.Session, done.Member = s, m
+		if c.Events != nil {
+			if err := queueEvents(b, c.Events(before, done)); err != nil {
+				return err
+			}
+		}
 		if err := tx.commitWith(ctx, b); err != nil {
 			return err
 		}
-		done.Session, done.Member = s, m
 		out = done
 		return nil
 	})

@@ -70,9 +70,10 @@ func scanTOTP(r scanner) (auth.TOTPRegistration, error) {
 	return reg, nil
 }
 
-// CreateTOTP writes the registration and its codes in one statement, and only for a member of the
-// project; the unique constraint on member_id refuses a second registration, also under a race.
-func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPRegistration, codes []auth.RecoveryCode) error {
+// CreateTOTP writes the registration, its codes and the events in one statement, and only for a
+// member of the project; the unique constraint on member_id refuses a second registration, also
+// under a race.
+func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPRegistration, codes []auth.RecoveryCode, events ...auth.Event) error {
 	if !storable(reg.MemberID) {
 		return auth.ErrMemberNotFound
 	}
@@ -80,20 +81,15 @@ func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPReg
 	if err != nil {
 		return err
 	}
+	ev, err := newEventArrays(events)
+	if err != nil {
+		return err
+	}
+	args := append([]any{reg.ID, reg.MemberID, reg.SealedSecret, reg.SealedCodes, reg.LastStep, ts(reg.CreatedAt), projectID,
+		a.macs, a.positions, a.ids, a.usedAt}, ev.args()...)
 	return db.retry(ctx, func() error {
 		var n int
-		err := db.pool.QueryRow(ctx, `WITH reg AS (
-				INSERT INTO totp_registrations (id, member_id, sealed_secret, sealed_codes, last_step, created_at)
-				SELECT $1, m.id, $3, $4, $5, $6 FROM members m WHERE m.id = $2 AND m.project_id = $7
-				RETURNING pk
-			), codes AS (
-				INSERT INTO recovery_codes (registration_pk, mac, position, id, used_at)
-				SELECT reg.pk, c.mac, c.position, c.id, c.used_at
-				FROM reg, unnest($8::bytea[], $9::int[], $10::uuid[], $11::timestamptz[]) AS c (mac, position, id, used_at)
-			)
-			SELECT count(*) FROM reg`,
-			reg.ID, reg.MemberID, reg.SealedSecret, reg.SealedCodes, reg.LastStep, ts(reg.CreatedAt), projectID,
-			a.macs, a.positions, a.ids, a.usedAt).Scan(&n)
+		err := db.pool.QueryRow(ctx, createTOTP, args...).Scan(&n)
 		if err != nil {
 			return err
 		}
@@ -116,8 +112,8 @@ func (db *DB) TOTP(ctx context.Context, projectID, memberID string) (auth.TOTPRe
 }
 
 // DeleteTOTP locks the member, deletes the registration (its codes cascade) and saves the member
-// as apply leaves it.
-func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*auth.Member) error) (auth.Member, error) {
+// as apply leaves it, with apply's events.
+func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*auth.Member) ([]auth.Event, error)) (auth.Member, error) {
 	if !storable(memberID) {
 		return auth.Member{}, auth.ErrMemberNotFound
 	}
@@ -136,11 +132,15 @@ func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply 
 		if err := tx.send(ctx, b); err != nil {
 			return err
 		}
-		if err := apply(&m); err != nil {
+		events, err := apply(&m)
+		if err != nil {
 			return err
 		}
 		b = &pgx.Batch{}
 		if err := queueSaveMember(b, &m); err != nil {
+			return err
+		}
+		if err := queueEvents(b, events); err != nil {
 			return err
 		}
 		if err := tx.commitWith(ctx, b); err != nil {
@@ -154,6 +154,24 @@ func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply 
 
 // registrationPK finds the internal key of a registration of the project ($1 id, $2 project).
 const registrationPK = `SELECT t.pk FROM totp_registrations t JOIN members m ON m.id = t.member_id WHERE t.id = $1 AND m.project_id = $2`
+
+// createTOTP inserts a registration for a member of the project, its codes, and its events
+// (guarded by the registration: no member, no events).
+var createTOTP = `WITH reg AS (
+		INSERT INTO totp_registrations (id, member_id, sealed_secret, sealed_codes, last_step, created_at)
+		SELECT $1, m.id, $3, $4, $5, $6 FROM members m WHERE m.id = $2 AND m.project_id = $7
+		RETURNING pk
+	), codes AS (
+		INSERT INTO recovery_codes (registration_pk, mac, position, id, used_at)
+		SELECT reg.pk, c.mac, c.position, c.id, c.used_at
+		FROM reg, unnest($8::bytea[], $9::int[], $10::uuid[], $11::timestamptz[]) AS c (mac, position, id, used_at)
+	), ev AS (
+		` + insertEventsFrom("reg", 12) + `
+	)
+	SELECT count(*) FROM reg`
+
+// replaceCodeEvents records a rotation's events only when the registration exists.
+var replaceCodeEvents = insertEventsFrom(`(`+registrationPK+`) r`, 3)
 
 func scanCodes(rows pgx.Rows) ([]auth.RecoveryCode, error) {
 	defer rows.Close()
@@ -206,14 +224,18 @@ func (db *DB) FindRecoveryCode(ctx context.Context, projectID, registrationID st
 }
 
 // ReplaceRecoveryCodes runs in one round trip with its commit. The UPDATE comes first: it finds
-// the registration (or refuses, and then the DELETE and INSERT, scoped the same way, touch
-// nothing) and locks it, so two rotations of one set apply one after the other. A recover racing
+// the registration (or refuses, and then the DELETE and the INSERTs of codes and events, scoped
+// the same way, touch nothing) and locks it, so two rotations of one set apply one after the other. A recover racing
 // a rotation either spends its code before the DELETE removes it or finds it gone.
-func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []auth.RecoveryCode) error {
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []auth.RecoveryCode, events ...auth.Event) error {
 	if !storable(registrationID) {
 		return auth.ErrTOTPNotFound
 	}
 	a, err := newCodeArrays(codes)
+	if err != nil {
+		return err
+	}
+	ev, err := newEventArrays(events)
 	if err != nil {
 		return err
 	}
@@ -231,6 +253,9 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationI
 			SELECT r.pk, c.mac, c.position, c.id, c.used_at
 			FROM (`+registrationPK+`) r, unnest($3::bytea[], $4::int[], $5::uuid[], $6::timestamptz[]) AS c (mac, position, id, used_at)`,
 			registrationID, projectID, a.macs, a.positions, a.ids, a.usedAt)
+		if len(events) > 0 {
+			b.Queue(replaceCodeEvents, append([]any{registrationID, projectID}, ev.args()...)...)
+		}
 		return tx.commitWith(ctx, b)
 	})
 }

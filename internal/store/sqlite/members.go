@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/sparekey/sparekey/internal/auth"
 )
@@ -128,7 +127,7 @@ func saveMember(ctx context.Context, tx *txn, m *auth.Member) error {
 	return err
 }
 
-func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, apply func(*auth.Member) error) (auth.Member, error) {
+func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, apply func(*auth.Member) ([]auth.Event, error)) (auth.Member, error) {
 	var out auth.Member
 	err := db.tx(ctx, func(tx *txn) error {
 		m, err := member(ctx, tx, projectID, "", memberID)
@@ -136,7 +135,8 @@ func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, appl
 			return err
 		}
 		before := m
-		if err := apply(&m); err != nil {
+		events, err := apply(&m)
+		if err != nil {
 			return err
 		}
 		if m.EmailAddress != before.EmailAddress || m.ExternalID != before.ExternalID {
@@ -145,16 +145,12 @@ func (db *DB) UpdateMember(ctx context.Context, projectID, memberID string, appl
 			}
 		}
 		out = m
-		return saveMember(ctx, tx, &m)
+		if err := saveMember(ctx, tx, &m); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 	return out, err
-}
-
-func (db *DB) RecordFailedAttempt(ctx context.Context, projectID, memberID string, now time.Time, p auth.LockPolicy) (auth.Member, error) {
-	return db.UpdateMember(ctx, projectID, memberID, func(m *auth.Member) error {
-		m.RecordFailure(now, p)
-		return nil
-	})
 }
 
 func (db *DB) DeleteMember(ctx context.Context, projectID, memberID string) error {

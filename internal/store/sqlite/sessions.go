@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sparekey/sparekey/internal/auth"
@@ -117,7 +120,7 @@ func (db *DB) UpdateSession(ctx context.Context, projectID, id string, now time.
 	return out, err
 }
 
-func (db *DB) DeleteSession(ctx context.Context, projectID, id string, now time.Time) error {
+func (db *DB) DeleteSession(ctx context.Context, projectID, id string, now time.Time, events ...auth.Event) error {
 	return db.tx(ctx, func(tx *txn) error {
 		res, err := tx.exec(ctx, `DELETE FROM sessions WHERE id = ? AND project_id = ? AND expires_at > ?`, id, projectID, now.Unix())
 		if err != nil {
@@ -126,15 +129,57 @@ func (db *DB) DeleteSession(ctx context.Context, projectID, id string, now time.
 		if n, _ := res.RowsAffected(); n != 1 {
 			return auth.ErrSessionNotFound
 		}
-		return nil
+		return insertEvents(ctx, tx, events)
 	})
 }
 
-func (db *DB) DeleteMemberSessions(ctx context.Context, projectID, memberID string) error {
+func (db *DB) DeleteMemberSessions(ctx context.Context, projectID, memberID string, now time.Time, events func(revoked []string) []auth.Event) error {
 	return db.tx(ctx, func(tx *txn) error {
-		_, err := tx.exec(ctx, `DELETE FROM sessions WHERE member_id = ? AND project_id = ?`, memberID, projectID)
-		return err
+		rows, err := tx.query(ctx, `DELETE FROM sessions WHERE member_id = ? AND project_id = ? RETURNING id, started_at, expires_at`, memberID, projectID)
+		if err != nil {
+			return err
+		}
+		var live []revokedSession
+		for rows.Next() {
+			var r revokedSession
+			if err := rows.Scan(&r.id, &r.started, &r.expires); err != nil {
+				rows.Close()
+				return err
+			}
+			if r.expires > now.Unix() {
+				live = append(live, r)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if events == nil {
+			return nil
+		}
+		return insertEvents(ctx, tx, events(revokedIDs(live)))
 	})
+}
+
+// revokedSession is a session DeleteMemberSessions ended.
+type revokedSession struct {
+	id               string
+	started, expires int64
+}
+
+// revokedIDs orders revoked sessions as Sessions lists them: oldest started_at, then id.
+func revokedIDs(rs []revokedSession) []string {
+	slices.SortFunc(rs, func(a, b revokedSession) int {
+		if c := cmp.Compare(a.started, b.started); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.id
+	}
+	return ids
 }
 
 const istColumns = `i.token_digest, i.project_id, i.organization_id, i.member_id, i.factors, i.created_at, i.expires_at`
@@ -155,15 +200,17 @@ func scanIST(r scanner) (auth.IntermediateSession, error) {
 	return ist, nil
 }
 
-func (db *DB) CreateIntermediateSession(ctx context.Context, ist auth.IntermediateSession) error {
+func (db *DB) CreateIntermediateSession(ctx context.Context, ist auth.IntermediateSession, events ...auth.Event) error {
 	factors, err := json.Marshal(ist.Factors)
 	if err != nil {
 		return err
 	}
 	return db.tx(ctx, func(tx *txn) error {
-		_, err := tx.exec(ctx, `INSERT INTO intermediate_sessions (token_digest, project_id, organization_id, member_id, factors, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			ist.TokenDigest, ist.ProjectID, ist.OrganizationID, ist.MemberID, string(factors), unix(ist.CreatedAt), unix(ist.ExpiresAt))
-		return err
+		if _, err := tx.exec(ctx, `INSERT INTO intermediate_sessions (token_digest, project_id, organization_id, member_id, factors, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			ist.TokenDigest, ist.ProjectID, ist.OrganizationID, ist.MemberID, string(factors), unix(ist.CreatedAt), unix(ist.ExpiresAt)); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 }
 
@@ -179,7 +226,7 @@ func (db *DB) IntermediateSession(ctx context.Context, projectID string, digest 
 	return intermediateSession(ctx, db.read, projectID, digest, now)
 }
 
-func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*auth.IntermediateSession) error) (auth.IntermediateSession, error) {
+func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, digest []byte, now time.Time, apply func(*auth.IntermediateSession) error, events ...auth.Event) (auth.IntermediateSession, error) {
 	var out auth.IntermediateSession
 	err := db.tx(ctx, func(tx *txn) error {
 		ist, err := intermediateSession(ctx, tx, projectID, digest, now)
@@ -194,8 +241,10 @@ func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, d
 			return err
 		}
 		out = ist
-		_, err = tx.exec(ctx, `UPDATE intermediate_sessions SET factors = ?, expires_at = ? WHERE token_digest = ?`, string(factors), unix(ist.ExpiresAt), digest)
-		return err
+		if _, err := tx.exec(ctx, `UPDATE intermediate_sessions SET factors = ?, expires_at = ? WHERE token_digest = ?`, string(factors), unix(ist.ExpiresAt), digest); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 	return out, err
 }
@@ -281,6 +330,7 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 		if err != nil {
 			return err
 		}
+		before := m
 		if c.ApplyMember != nil {
 			if err := c.ApplyMember(&m); err != nil {
 				return err
@@ -290,6 +340,9 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 			}
 		}
 		out.Session, out.Member = s, m
+		if c.Events != nil {
+			return insertEvents(ctx, tx, c.Events(before, out))
+		}
 		return nil
 	})
 	return out, err

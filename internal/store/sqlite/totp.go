@@ -59,7 +59,7 @@ func insertCodes(ctx context.Context, tx *txn, regPK int64, codes []auth.Recover
 	return nil
 }
 
-func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPRegistration, codes []auth.RecoveryCode) error {
+func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPRegistration, codes []auth.RecoveryCode, events ...auth.Event) error {
 	return db.tx(ctx, func(tx *txn) error {
 		if _, err := member(ctx, tx, projectID, "", reg.MemberID); err != nil {
 			return err
@@ -76,7 +76,10 @@ func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPReg
 			reg.ID, reg.MemberID, reg.SealedSecret, reg.SealedCodes, reg.LastStep, unix(reg.CreatedAt)).Scan(&pk); err != nil {
 			return err
 		}
-		return insertCodes(ctx, tx, pk, codes)
+		if err := insertCodes(ctx, tx, pk, codes); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 }
 
@@ -88,7 +91,7 @@ func (db *DB) TOTP(ctx context.Context, projectID, memberID string) (auth.TOTPRe
 	return reg, err
 }
 
-func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*auth.Member) error) (auth.Member, error) {
+func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*auth.Member) ([]auth.Event, error)) (auth.Member, error) {
 	var out auth.Member
 	err := db.tx(ctx, func(tx *txn) error {
 		m, err := member(ctx, tx, projectID, "", memberID)
@@ -102,11 +105,15 @@ func (db *DB) DeleteTOTP(ctx context.Context, projectID, memberID string, apply 
 		if n, _ := res.RowsAffected(); n != 1 {
 			return auth.ErrTOTPNotFound
 		}
-		if err := apply(&m); err != nil {
+		events, err := apply(&m)
+		if err != nil {
 			return err
 		}
 		out = m
-		return saveMember(ctx, tx, &m)
+		if err := saveMember(ctx, tx, &m); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 	return out, err
 }
@@ -161,7 +168,7 @@ func (db *DB) FindRecoveryCode(ctx context.Context, projectID, registrationID st
 	return codes[0], nil
 }
 
-func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []auth.RecoveryCode) error {
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []auth.RecoveryCode, events ...auth.Event) error {
 	return db.tx(ctx, func(tx *txn) error {
 		var pk int64
 		err := tx.queryRow(ctx, registrationPK, registrationID, projectID).Scan(&pk)
@@ -177,6 +184,9 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationI
 		if _, err := tx.exec(ctx, `UPDATE totp_registrations SET sealed_codes = ? WHERE pk = ?`, sealedSet, pk); err != nil {
 			return err
 		}
-		return insertCodes(ctx, tx, pk, codes)
+		if err := insertCodes(ctx, tx, pk, codes); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 }

@@ -62,7 +62,7 @@ func wantOneWinner(t *testing.T, errs []error, lost error, what string) int {
 }
 
 var failedAttemptTests = []test{
-	{"RecordFailedAttempt counts, locks at the threshold, ignores failures while locked, restarts after", func(t *testing.T, f *fixture) {
+	{"a failed attempt (UpdateMember applying RecordFailure) counts, locks at the threshold, ignores failures while locked, restarts after", func(t *testing.T, f *fixture) {
 		m := f.newMember(f.createOrganization(t), func(m *auth.Member) { m.MemberProfile = fullProfile("m") })
 		pw := f.newPassword(m)
 		must(t, f.store.CreateMember(f.ctx, m, &pw), "CreateMember")
@@ -86,8 +86,8 @@ var failedAttemptTests = []test{
 			{lockEnd.Add(3 * time.Second), 3, true}, // not counted
 			{lockEnd.Add(p.Duration * 5), 1, false}, // long after the second lock
 		} {
-			got, err := f.store.RecordFailedAttempt(f.ctx, f.project.ID, m.ID, step.at, p)
-			must(t, err, "RecordFailedAttempt")
+			got, err := f.recordFailedAttempt(f.ctx, f.project.ID, m.ID, step.at, p)
+			must(t, err, "failed attempt")
 			want.FailedAttempts = step.attempts
 			switch {
 			case step.locked && want.LockExpiresAt.IsZero():
@@ -95,7 +95,7 @@ var failedAttemptTests = []test{
 			case !step.locked:
 				want.LockCreatedAt, want.LockExpiresAt = time.Time{}, time.Time{}
 			}
-			what := fmt.Sprintf("RecordFailedAttempt at +%v", step.at.Sub(f.now))
+			what := fmt.Sprintf("failed attempt at +%v", step.at.Sub(f.now))
 			wantEqual(t, got, want, what)
 			wantEqual(t, f.reread(t, m), want, what+", stored")
 			if got.Locked(step.at) != step.locked {
@@ -103,14 +103,14 @@ var failedAttemptTests = []test{
 			}
 		}
 	}},
-	{"RecordFailedAttempt of an unknown member is ErrMemberNotFound", func(t *testing.T, f *fixture) {
+	{"a failed attempt of an unknown member is ErrMemberNotFound", func(t *testing.T, f *fixture) {
 		m := f.createMember(t, f.createOrganization(t))
 		other := f.otherProject(t)
 		p := auth.LockPolicy{Threshold: 1, Duration: time.Hour}
-		_, err := f.store.RecordFailedAttempt(f.ctx, f.project.ID, newID("member"), f.now, p)
-		wantErr(t, err, auth.ErrMemberNotFound, "RecordFailedAttempt(unknown)")
-		_, err = f.store.RecordFailedAttempt(f.ctx, other.ID, m.ID, f.now, p)
-		wantErr(t, err, auth.ErrMemberNotFound, "RecordFailedAttempt through another project")
+		_, err := f.recordFailedAttempt(f.ctx, f.project.ID, newID("member"), f.now, p)
+		wantErr(t, err, auth.ErrMemberNotFound, "failed attempt of an unknown member")
+		_, err = f.recordFailedAttempt(f.ctx, other.ID, m.ID, f.now, p)
+		wantErr(t, err, auth.ErrMemberNotFound, "failed attempt through another project")
 		wantEqual(t, f.reread(t, m), m, "member after refused attempts")
 	}},
 }
@@ -224,12 +224,12 @@ var atomicityTests = []test{
 			fire := func(at time.Time) []int {
 				counts := make([]int, tc.n)
 				errs := race(tc.n, func(i int) error {
-					after, err := f.store.RecordFailedAttempt(f.ctx, f.project.ID, m.ID, at, p)
+					after, err := f.recordFailedAttempt(f.ctx, f.project.ID, m.ID, at, p)
 					counts[i] = after.FailedAttempts
 					return err
 				})
 				for _, err := range errs {
-					must(t, err, what+": RecordFailedAttempt")
+					must(t, err, what+": failed attempt")
 				}
 				slices.Sort(counts)
 				return counts
@@ -354,7 +354,7 @@ var atomicityTests = []test{
 		})
 		const n = 20
 		errs := race(n, func(i int) error {
-			_, err := f.store.UpdateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
+			_, err := f.updateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
 				x.Roles = append(slices.Clone(x.Roles), fmt.Sprintf("role-%02d", i))
 				x.TrustedMetadata["counter"] = x.TrustedMetadata["counter"].(float64) + 1
 				return nil
@@ -375,7 +375,7 @@ var atomicityTests = []test{
 		wantEqual(t, roles, wantRoles, "roles after concurrent appends")
 		wantEqual(t, got.TrustedMetadata["counter"], float64(n), "counter after concurrent increments")
 	}},
-	{"concurrent UpdateMember, RecordFailedAttempt and Complete on one member never lose an update", func(t *testing.T, f *fixture) {
+	{"concurrent UpdateMember, failed attempts and Complete on one member never lose an update", func(t *testing.T, f *fixture) {
 		m := f.createMember(t, f.createOrganization(t), func(m *auth.Member) {
 			m.TrustedMetadata = map[string]any{"logins": float64(0)}
 		})
@@ -384,13 +384,13 @@ var atomicityTests = []test{
 		errs := race(3*each, func(i int) error {
 			switch i % 3 {
 			case 0:
-				_, err := f.store.UpdateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
+				_, err := f.updateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
 					x.Roles = append(slices.Clone(x.Roles), fmt.Sprintf("role-%02d", i))
 					return nil
 				})
 				return err
 			case 1:
-				_, err := f.store.RecordFailedAttempt(f.ctx, f.project.ID, m.ID, f.now, p)
+				_, err := f.recordFailedAttempt(f.ctx, f.project.ID, m.ID, f.now, p)
 				return err
 			default:
 				_, err := f.store.Complete(f.ctx, auth.Completion{
@@ -531,11 +531,11 @@ var atomicityTests = []test{
 				return err
 			}},
 			{"UpdateMember, one address", auth.ErrDuplicateMemberEmail, func(i int) error {
-				_, err := f.store.UpdateMember(f.ctx, f.project.ID, members[i].ID, func(x *auth.Member) error { x.EmailAddress = "contended@example.com"; return nil })
+				_, err := f.updateMember(f.ctx, f.project.ID, members[i].ID, func(x *auth.Member) error { x.EmailAddress = "contended@example.com"; return nil })
 				return err
 			}},
 			{"UpdateMember, one external id", auth.ErrDuplicateMemberExtID, func(i int) error {
-				_, err := f.store.UpdateMember(f.ctx, f.project.ID, members[i].ID, func(x *auth.Member) error { x.ExternalID = "contended"; return nil })
+				_, err := f.updateMember(f.ctx, f.project.ID, members[i].ID, func(x *auth.Member) error { x.ExternalID = "contended"; return nil })
 				return err
 			}},
 		} {
@@ -563,10 +563,10 @@ var atomicityTests = []test{
 					_, err := f.store.Complete(f.ctx, auth.Completion{ProjectID: f.project.ID, MemberID: victim.ID, Now: f.now, NewSession: f.newSession(victim)})
 					return err
 				case 4:
-					_, err := f.store.UpdateMember(f.ctx, f.project.ID, victim.ID, func(x *auth.Member) error { x.Status = auth.StatusPending; return nil })
+					_, err := f.updateMember(f.ctx, f.project.ID, victim.ID, func(x *auth.Member) error { x.Status = auth.StatusPending; return nil })
 					return err
 				default:
-					_, err := f.store.RecordFailedAttempt(f.ctx, f.project.ID, victim.ID, f.now, auth.LockPolicy{Threshold: 5, Duration: time.Hour})
+					_, err := f.recordFailedAttempt(f.ctx, f.project.ID, victim.ID, f.now, auth.LockPolicy{Threshold: 5, Duration: time.Hour})
 					return err
 				}
 			})
@@ -611,7 +611,7 @@ var atomicityTests = []test{
 			return f.store.DeleteSession(f.ctx, f.project.ID, sess.ID, f.now)
 		}), auth.ErrSessionNotFound, "DeleteSession")
 		wantOneWinner(t, race(racers, func(int) error {
-			_, err := f.store.DeleteTOTP(f.ctx, f.project.ID, s.m.ID, func(x *auth.Member) error { x.UpdatedAt = f.now; return nil })
+			_, err := f.deleteTOTP(f.ctx, f.project.ID, s.m.ID, func(x *auth.Member) error { x.UpdatedAt = f.now; return nil })
 			return err
 		}), auth.ErrTOTPNotFound, "DeleteTOTP")
 		wantOneWinner(t, race(racers, func(int) error {

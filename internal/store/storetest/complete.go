@@ -44,7 +44,9 @@ func (f *fixture) setupMFA(t *testing.T, codes int, mods ...func(*auth.Member)) 
 	return mfaSetup{m: f.reread(t, m), reg: reg, codes: cs, ist: f.createIST(t, m)}
 }
 
-// recover is the Completion of a recovery code spent against an intermediate session.
+// recover is the Completion of a recovery code spent against an intermediate session. It records
+// one event (see spentEvent), so every test of a refusal also proves that a refused Completion
+// records nothing.
 func (f *fixture) recover(s mfaSetup, code auth.RecoveryCode, ist []byte) auth.Completion {
 	return auth.Completion{
 		ProjectID:         f.project.ID,
@@ -56,7 +58,21 @@ func (f *fixture) recover(s mfaSetup, code auth.RecoveryCode, ist []byte) auth.C
 		NewSession:        f.newSession(s.m, func(x *auth.Session) { x.Factors = nil }),
 		ApplySession:      addFactor(recoveryFactor(f.now, code.ID), f.now),
 		ApplyMember:       enrolled(f.now),
+		Events: func(before auth.Member, done auth.Completed) []auth.Event {
+			return []auth.Event{f.spentEvent(code, before, done)}
+		},
 	}
+}
+
+// spentEvent is the event recover records: what Events was given, so tests can check it.
+func (f *fixture) spentEvent(code auth.RecoveryCode, before auth.Member, done auth.Completed) auth.Event {
+	return f.newEvent(&done.Member, auth.EventRecoveryCodeUsed, map[string]any{
+		"totp_recovery_code_id": code.ID,
+		"remaining":             float64(done.RemainingCodes),
+		"member_session_id":     done.Session.ID,
+		"attempts_before":       float64(before.FailedAttempts),
+		"attempts_after":        float64(done.Member.FailedAttempts),
+	})
 }
 
 // wantUntouched checks that a refused Completion spent and wrote nothing.
@@ -76,6 +92,9 @@ func (f *fixture) wantUntouched(t *testing.T, s mfaSetup, what string) {
 		t.Errorf("%s: %d sessions exist, want none", what, len(ids))
 	}
 	wantEqual(t, f.reread(t, s.m), s.m, what+": member")
+	if evs := f.memberEvents(t, s.m.ID); len(evs) != 0 {
+		t.Errorf("%s: %d events recorded, want none: %+v", what, len(evs), evs)
+	}
 }
 
 var completeTests = []test{

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -319,4 +320,23 @@ func describe(errs []error) string {
 		counts[fmt.Sprint(err)]++
 	}
 	return fmt.Sprint(counts)
+}
+
+// updateMember is UpdateMember with an apply that records no event.
+func (f *fixture) updateMember(ctx context.Context, projectID, memberID string, apply func(*auth.Member) error) (auth.Member, error) {
+	return f.store.UpdateMember(ctx, projectID, memberID, func(m *auth.Member) ([]auth.Event, error) { return nil, apply(m) })
+}
+
+// deleteTOTP is DeleteTOTP with an apply that records no event.
+func (f *fixture) deleteTOTP(ctx context.Context, projectID, memberID string, apply func(*auth.Member) error) (auth.Member, error) {
+	return f.store.DeleteTOTP(ctx, projectID, memberID, func(m *auth.Member) ([]auth.Event, error) { return nil, apply(m) })
+}
+
+// recordFailedAttempt counts a failed MFA attempt the way the domain does: UpdateMember with an
+// apply that calls Member.RecordFailure.
+func (f *fixture) recordFailedAttempt(ctx context.Context, projectID, memberID string, now time.Time, p auth.LockPolicy) (auth.Member, error) {
+	return f.store.UpdateMember(ctx, projectID, memberID, func(m *auth.Member) ([]auth.Event, error) {
+		m.RecordFailure(now, p)
+		return nil, nil
+	})
 }

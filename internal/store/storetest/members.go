@@ -155,7 +155,7 @@ var memberTests = []test{
 		want.MemberProfile = after
 		want.FailedAttempts, want.LockCreatedAt, want.LockExpiresAt = 9, f.now, f.now.Add(time.Hour)
 		want.UpdatedAt = f.now
-		got, err := f.store.UpdateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
+		got, err := f.updateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
 			wantEqual(t, *x, before, "the member apply sees")
 			x.EmailAddress, x.ExternalID, x.Status = want.EmailAddress, want.ExternalID, want.Status
 			x.MemberProfile = after
@@ -173,7 +173,7 @@ var memberTests = []test{
 		wantErr(t, err, auth.ErrMemberNotFound, "MemberByEmail(old address)")
 
 		// Clearing the lock and the external id.
-		got, err = f.store.UpdateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
+		got, err = f.updateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
 			x.ExternalID, x.FailedAttempts, x.LockCreatedAt, x.LockExpiresAt = "", 0, time.Time{}, time.Time{}
 			x.MemberProfile = auth.MemberProfile{}
 			return nil
@@ -210,7 +210,7 @@ var memberTests = []test{
 			{"used external id", f.project.ID, m.ID, func(x *auth.Member) error { x.Status, x.ExternalID = auth.StatusPending, taken.ExternalID; return nil }, auth.ErrDuplicateMemberExtID},
 			{"apply refuses", f.project.ID, m.ID, func(x *auth.Member) error { x.Status = auth.StatusPending; return errApply }, errApply},
 		} {
-			_, err := f.store.UpdateMember(f.ctx, tc.projectID, tc.id, tc.apply)
+			_, err := f.updateMember(f.ctx, tc.projectID, tc.id, tc.apply)
 			wantErr(t, err, tc.want, "UpdateMember: "+tc.name)
 		}
 		for _, mm := range []auth.Member{m, taken, x} {
@@ -219,7 +219,7 @@ var memberTests = []test{
 
 		// Another organization's address and external id are free to take.
 		y := f.createMember(t, f.createOrganization(t), func(m *auth.Member) { m.ExternalID = "ext-y-" + short() })
-		_, err := f.store.UpdateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
+		_, err := f.updateMember(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
 			x.EmailAddress, x.ExternalID = y.EmailAddress, y.ExternalID
 			return nil
 		})

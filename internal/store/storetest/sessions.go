@@ -286,11 +286,11 @@ var sessionTests = []test{
 		ist := f.createIST(t, m)
 		other := f.otherProject(t)
 
-		must(t, f.store.DeleteMemberSessions(f.ctx, other.ID, m.ID), "DeleteMemberSessions through another project")
+		must(t, f.store.DeleteMemberSessions(f.ctx, other.ID, m.ID, f.now, nil), "DeleteMemberSessions through another project")
 		if got := f.sessionIDs(t, m); len(got) != 2 {
 			t.Errorf("DeleteMemberSessions through another project revoked sessions: %d left, want 2", len(got))
 		}
-		must(t, f.store.DeleteMemberSessions(f.ctx, f.project.ID, m.ID), "DeleteMemberSessions")
+		must(t, f.store.DeleteMemberSessions(f.ctx, f.project.ID, m.ID, f.now, nil), "DeleteMemberSessions")
 		if got := f.sessionIDs(t, m); len(got) != 0 {
 			t.Errorf("sessions left after DeleteMemberSessions: %v", got)
 		}
@@ -298,7 +298,7 @@ var sessionTests = []test{
 		if _, err := f.store.IntermediateSession(f.ctx, f.project.ID, ist.TokenDigest, f.now); err != nil {
 			t.Errorf("DeleteMemberSessions removed an intermediate session: %v", err)
 		}
-		must(t, f.store.DeleteMemberSessions(f.ctx, f.project.ID, m.ID), "DeleteMemberSessions with none left")
+		must(t, f.store.DeleteMemberSessions(f.ctx, f.project.ID, m.ID, f.now, nil), "DeleteMemberSessions with none left")
 		// Every session means the expired one too: only n's session and m's IST remain to expire.
 		count, err := f.store.DeleteExpired(f.ctx, f.now.Add(48*time.Hour))
 		must(t, err, "DeleteExpired")

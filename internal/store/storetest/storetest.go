@@ -28,9 +28,10 @@ import (
 //
 // What the suite compares exactly, so a backend knows what to return:
 //   - times: whole seconds in UTC, with Location() == time.UTC (t.UTC()), zero for NULL;
-//   - JSON documents (settings, profile, factors, custom claims) as encoding/json decodes them
-//     into the domain types: numbers inside map[string]any are float64, nested objects
-//     map[string]any, arrays []any;
+//   - JSON documents (settings, profile, factors, custom claims, event data) as encoding/json
+//     decodes them into the domain types: numbers inside map[string]any are float64, nested
+//     objects map[string]any, arrays []any; an event without data comes back with {};
+//   - events by every field, listed newest first: time, then id compared byte by byte;
 //   - a nil slice or map equals an empty one (the contract does not tell them apart); every
 //     other difference, []byte included, is a failure.
 //
@@ -84,6 +85,7 @@ var groups = []group{
 	{"Complete", completeTests},
 	{"FailedAttempts", failedAttemptTests},
 	{"Atomicity", atomicityTests},
+	{"Events", eventTests},
 }
 
 // fixture is one test's store with a project in it and the clock the test controls.

@@ -188,7 +188,7 @@ var totpTests = []test{
 		reg, codes := f.createTOTP(t, m, 5)
 		before := f.reread(t, m)
 
-		got, err := f.store.DeleteTOTP(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
+		got, err := f.deleteTOTP(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error {
 			wantEqual(t, *x, before, "the member apply sees")
 			x.TOTPRegistrationID, x.DefaultMFAMethod, x.UpdatedAt = "", "", f.now
 			return nil
@@ -206,7 +206,7 @@ var totpTests = []test{
 		_, err = f.store.FindRecoveryCode(f.ctx, f.project.ID, reg.ID, codes[0].MAC)
 		wantErr(t, err, auth.ErrRecoveryCodeRejected, "FindRecoveryCode after delete")
 
-		_, err = f.store.DeleteTOTP(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error { x.Status = auth.StatusPending; return nil })
+		_, err = f.deleteTOTP(f.ctx, f.project.ID, m.ID, func(x *auth.Member) error { x.Status = auth.StatusPending; return nil })
 		wantErr(t, err, auth.ErrTOTPNotFound, "DeleteTOTP again")
 		wantEqual(t, f.reread(t, m), want, "member after a refused DeleteTOTP (apply must not be stored)")
 
@@ -231,7 +231,7 @@ var totpTests = []test{
 			{"through another project", other.ID, m.ID, change, auth.ErrMemberNotFound},
 			{"apply refuses", f.project.ID, m.ID, func(x *auth.Member) error { x.Status = auth.StatusPending; return errApply }, errApply},
 		} {
-			_, err := f.store.DeleteTOTP(f.ctx, tc.projectID, tc.memberID, tc.apply)
+			_, err := f.deleteTOTP(f.ctx, tc.projectID, tc.memberID, tc.apply)
 			wantErr(t, err, tc.want, "DeleteTOTP: "+tc.name)
 		}
 		got, err := f.store.TOTP(f.ctx, f.project.ID, m.ID)

@@ -123,3 +123,23 @@ CREATE TABLE intermediate_sessions (
 );
 CREATE INDEX intermediate_sessions_member ON intermediate_sessions (member_id);
 CREATE INDEX intermediate_sessions_expires ON intermediate_sessions (expires_at);
+
+-- The audit trail, written in the transaction of the action each event records. No foreign keys
+-- and no cascades: events outlive the members and organizations they name. The primary key is
+-- the listing order (a project's events by time, then id; ids are unique uuids that nothing
+-- looks up alone), so an event costs the heap row and two index entries: that key and a
+-- member's history.
+CREATE TABLE events (
+    project_id      text COLLATE "C" NOT NULL,
+    created_at      timestamptz NOT NULL,
+    id              text COLLATE "C" NOT NULL,
+    type            text COLLATE "C" NOT NULL,
+    organization_id text COLLATE "C",
+    member_id       text COLLATE "C",
+    request_id      text NOT NULL,
+    client_ip       text NOT NULL,
+    user_agent      text NOT NULL,
+    data            jsonb NOT NULL,
+    CONSTRAINT events_pkey PRIMARY KEY (project_id, created_at, id)
+);
+CREATE INDEX events_member ON events (project_id, member_id, created_at, id);

@@ -103,3 +103,22 @@ CREATE TABLE intermediate_sessions (
 ) WITHOUT ROWID;
 CREATE INDEX intermediate_sessions_member ON intermediate_sessions (member_id);
 CREATE INDEX intermediate_sessions_expires ON intermediate_sessions (expires_at);
+
+-- The audit trail, written in the transaction of the action each event records. No foreign keys
+-- and no cascades: events outlive the members and organizations they name. The primary key is
+-- the listing order (a project's events by time, then id; ids are unique uuids that nothing
+-- looks up alone), so an event costs one table insert and one index insert: a member's history.
+CREATE TABLE events (
+    project_id      TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    id              TEXT NOT NULL,
+    type            TEXT NOT NULL,
+    organization_id TEXT,
+    member_id       TEXT,
+    request_id      TEXT NOT NULL,
+    client_ip       TEXT NOT NULL,
+    user_agent      TEXT NOT NULL,
+    data            TEXT NOT NULL,
+    PRIMARY KEY (project_id, created_at, id)
+) WITHOUT ROWID;
+CREATE INDEX events_member ON events (project_id, member_id, created_at);
