@@ -399,9 +399,11 @@ func (f *storageFlags) keyring(ctx context.Context, store auth.Store, stderr io.
 
 // domainFlags are the rules a deployment may tune.
 type domainFlags struct {
-	codeLength    int
-	lockThreshold int
-	lockDuration  time.Duration
+	codeLength        int
+	lockThreshold     int
+	lockDuration      time.Duration
+	lowCodesThreshold int
+	codeStorage       string
 }
 
 func (f *domainFlags) register(fs *flag.FlagSet) {
@@ -409,6 +411,8 @@ func (f *domainFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.codeLength, "recovery-code-length", d.CodeSymbols, "symbols per issued recovery code: 12 or 16")
 	fs.IntVar(&f.lockThreshold, "lock-threshold", d.Lock.Threshold, "consecutive failed MFA attempts that lock a member")
 	fs.DurationVar(&f.lockDuration, "lock-duration", d.Lock.Duration, "how long a member lock lasts")
+	fs.IntVar(&f.lowCodesThreshold, "low-codes-threshold", d.LowCodesThreshold, "a recover leaving this many codes or fewer (and more than 0) writes a recovery_codes.low event; 0 turns it off")
+	fs.StringVar(&f.codeStorage, "code-storage", d.CodeStorage, "encrypted (GET shows unused codes) or strict (keyed hashes only; codes are shown once, when issued)")
 }
 
 // config validates the settings, naming each one at fault, and returns the domain's Config.
@@ -423,9 +427,17 @@ func (f *domainFlags) config() (auth.Config, error) {
 	if f.lockDuration < time.Second {
 		errs = append(errs, settingError("lock-duration", "must be at least 1s, not %s", f.lockDuration))
 	}
+	if f.lowCodesThreshold < 0 || f.lowCodesThreshold > 20 {
+		errs = append(errs, settingError("low-codes-threshold", "must be 0 to 20, not %d", f.lowCodesThreshold))
+	}
+	if f.codeStorage != auth.CodeStorageEncrypted && f.codeStorage != auth.CodeStorageStrict {
+		errs = append(errs, settingError("code-storage", "must be %s or %s, not %q", auth.CodeStorageEncrypted, auth.CodeStorageStrict, f.codeStorage))
+	}
 	c := auth.DefaultConfig()
 	c.CodeSymbols = f.codeLength
 	c.Lock = auth.LockPolicy{Threshold: f.lockThreshold, Duration: f.lockDuration}
+	c.LowCodesThreshold = f.lowCodesThreshold
+	c.CodeStorage = f.codeStorage
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}

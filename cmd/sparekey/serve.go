@@ -61,6 +61,11 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
                                (SPAREKEY_METRICS_ADDR; default: on --addr)
   --shutdown-timeout D         time in-flight requests get to finish on SIGTERM
                                (SPAREKEY_SHUTDOWN_TIMEOUT; default 15s)
+  --low-codes-threshold N      a recover leaving 1..N codes writes recovery_codes.low (default 3;
+                               0 = off; 0 always writes recovery_codes.exhausted)
+  --code-storage MODE          encrypted (default: GET shows the unused codes) or strict (keyed
+                               hashes only, NIST SP 800-63B-4: codes are shown once, when issued,
+                               and GET answers 400 recovery_codes_not_retrievable)
   --rate-limit-ip R            requests per second per client IP, 0 = off (default 0); answered
                                429 too_many_requests with Retry-After. Counted per replica.
   --rate-limit-ip-burst N      requests a client IP may make at once (default: R rounded up)

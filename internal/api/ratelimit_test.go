@@ -1,20 +1,16 @@
 package api
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sparekey/sparekey/internal/auth"
-	"github.com/sparekey/sparekey/internal/secret"
-	"github.com/sparekey/sparekey/internal/store/sqlite"
 )
 
 func TestBucketsRefillAndForgetIdleKeys(t *testing.T) {
@@ -74,40 +70,20 @@ func TestClientIP(t *testing.T) {
 // A client over its rate gets the Stytch envelope 429 too_many_requests with Retry-After, the
 // project limit counts only authenticated requests, and the operations routes are never limited.
 func TestRateLimitAnswers(t *testing.T) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	kr, err := secret.NewKeyring(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := auth.NewService(db, kr, auth.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, sec, err := svc.CreateProject(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, projectID, sec := newInternalService(t, auth.DefaultConfig())
 	s := New(svc, slog.New(slog.NewTextHandler(io.Discard, nil)), WithRateLimits(RateLimits{PerIP: 0.5, PerIPBurst: 3, PerProject: 0.5, PerProjectBurst: 2}))
 
 	send := func(path, remote string, authed bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", path, nil)
 		r.RemoteAddr = remote
 		if authed {
-			r.SetBasicAuth(p.ID, sec)
+			r.SetBasicAuth(projectID, sec)
 		}
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, r)
 		return w
 	}
-	jwks := "/v1/b2b/sessions/jwks/" + p.ID
+	jwks := "/v1/b2b/sessions/jwks/" + projectID
 	for i := range 3 {
 		if w := send(jwks, "192.0.2.1:1", false); w.Code != 200 {
 			t.Fatalf("request %d within the burst: %d %s", i+1, w.Code, w.Body)

@@ -85,6 +85,7 @@ func (s *Server) routes() {
 		{method: "POST", path: "/v1/b2b/sessions/revoke", handler: s.revokeSession},
 		{method: "GET", path: "/v1/b2b/sessions/jwks/{project_id}", handler: s.jwks, public: true},
 	}
+	table = append(table, s.sparekeyRoutes()...)
 	for _, rt := range table {
 		pattern := rt.method + " " + rt.path
 		s.mux.Handle(pattern, s.endpoint(rt))
@@ -230,7 +231,10 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ri := &requestInfo{id: "request-id-test-" + uuid.NewString()}
-	r = r.WithContext(context.WithValue(r.Context(), infoKey, ri))
+	ctx := context.WithValue(r.Context(), infoKey, ri)
+	// Who is asking, for the audit events the domain writes.
+	ctx = auth.WithCaller(ctx, auth.Caller{RequestID: ri.id, ClientIP: s.clientIP(r), UserAgent: r.UserAgent()})
+	r = r.WithContext(ctx)
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() {
 		if p := recover(); p != nil {
