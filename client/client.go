@@ -63,6 +63,8 @@ type Client struct {
 	TOTPs         *TOTPsClient
 	Passwords     *PasswordsClient
 	Sessions      *SessionsClient
+	// Events reads sparekey's audit trail (not part of the Stytch API).
+	Events *EventsClient
 
 	baseURL   string // scheme://host[:port], no trailing slash
 	projectID string
@@ -190,6 +192,7 @@ func New(baseURL, projectID, secret string, opts ...Option) (*Client, error) {
 	c.TOTPs = &TOTPsClient{c: c}
 	c.Passwords = &PasswordsClient{c: c}
 	c.Sessions = &SessionsClient{c: c, jwks: newJWKSCache()}
+	c.Events = &EventsClient{c: c}
 	return c, nil
 }
 

@@ -163,6 +163,7 @@ func clientCommands() []clientCommand {
 		totpCreate(),
 		passwordsMigrate(), passwordsAuthenticate(),
 		sessionsAuthenticate(), sessionsRevoke(),
+		eventsList(),
 	}
 }
 

@@ -297,6 +297,18 @@ func TestClientCommands(t *testing.T) {
 	c.fails(t, env, "unable_to_authenticate_recovery_code", "recovery-codes", "recover", "--organization-id", "acme", "--member-id", memberID,
 		"--recovery-code", codes[0], "--session-token", token)
 	c.fails(t, env, "invalid_session_missing_primary_factor", "recovery-codes", "recover", "--organization-id", "acme", "--member-id", memberID, "--recovery-code", codes[1])
+
+	// The audit trail saw the recover, and the replay of its code.
+	used := c.ok(t, env, "events", "list", "--type", "recovery_code.used,recovery_code.replayed", "--member-id", memberID)
+	evs, _ := used["events"].([]any)
+	if len(evs) != 2 || used["next_cursor"] != nil {
+		t.Fatalf("events list: %v", used)
+	}
+	if newest := evs[0].(map[string]any); newest["type"] != "recovery_code.replayed" || evs[1].(map[string]any)["data"].(map[string]any)["remaining"] != float64(9) {
+		t.Fatalf("events, newest first: %v", evs)
+	}
+	c.usage(t, env, "--since must be an RFC 3339 time", "events", "list", "--since", "yesterday")
+	c.fails(t, env, "invalid_request_value", "events", "list", "--type", "no.such")
 	c.fails(t, env, "totp_code_used_as_recovery_code", "recovery-codes", "recover", "--organization-id", "acme", "--member-id", memberID, "--recovery-code", "123456", "--session-token", token)
 
 	left := c.ok(t, env, "recovery-codes", "get", "--organization-id", "acme", "--member-id", memberID)

@@ -39,6 +39,7 @@ func commands() []command {
 		{name: "passwords authenticate", summary: "check a member's password", usage: passwordsAuthenticateUsage, run: passwordsAuthenticate().run},
 		{name: "sessions authenticate", summary: "check a session and mint a fresh JWT", usage: sessionsAuthenticateUsage, run: sessionsAuthenticate().run},
 		{name: "sessions revoke", summary: "end a session or all of a member's sessions", usage: sessionsRevokeUsage, run: sessionsRevoke().run},
+		{name: "events list", summary: "print the audit trail (sparekey's own API)", usage: eventsListUsage, run: eventsList().run},
 	}
 }
 
