@@ -65,6 +65,8 @@ type Client struct {
 	Sessions      *SessionsClient
 	// Events reads sparekey's audit trail (not part of the Stytch API).
 	Events *EventsClient
+	// Webhooks manages the endpoints that receive the audit trail (not part of the Stytch API).
+	Webhooks *WebhooksClient
 
 	baseURL   string // scheme://host[:port], no trailing slash
 	projectID string
@@ -193,6 +195,7 @@ func New(baseURL, projectID, secret string, opts ...Option) (*Client, error) {
 	c.Passwords = &PasswordsClient{c: c}
 	c.Sessions = &SessionsClient{c: c, jwks: newJWKSCache()}
 	c.Events = &EventsClient{c: c}
+	c.Webhooks = &WebhooksClient{c: c}
 	return c, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -46,7 +47,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // NAME_FILE names (the way Docker and Kubernetes hand out secrets), unless the command has a
 // --NAME-file flag of its own (--master-key-file), whose twin NAME_FILE already is.
 var secretSettings = map[string]bool{
-	"master-key": true, "db": true, "secret": true, // serve, migrate, project create, bench, the client commands
+	"master-key": true, "old-master-keys": true, "db": true, "secret": true, // serve, migrate, project create, keys, bench, the client commands
 	"password": true, "recovery-code": true, "session-token": true, "session-jwt": true, "intermediate-session-token": true, // client commands
 }
 
@@ -145,6 +146,7 @@ type storageFlags struct {
 	db                 string
 	masterKey          string
 	masterKeyFile      string
+	oldMasterKeys      string
 	dbMaxConns         int
 	dbStatementTimeout time.Duration
 	migrate            bool
@@ -154,6 +156,7 @@ func (f *storageFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.db, "db", defaultDB, "database: sqlite:PATH or postgres://user:password@host:port/database")
 	fs.StringVar(&f.masterKey, "master-key", "", "master key: 32 bytes as 64 hex characters or base64 (prefer --master-key-file)")
 	fs.StringVar(&f.masterKeyFile, "master-key-file", "", "file holding the master key")
+	fs.StringVar(&f.oldMasterKeys, "old-master-keys", "", "during a master-key rotation: comma-separated keys that only open data (never seal)")
 	fs.IntVar(&f.dbMaxConns, "db-max-conns", 16, "PostgreSQL: connections in the pool")
 	fs.DurationVar(&f.dbStatementTimeout, "db-statement-timeout", 10*time.Second, "PostgreSQL: the server cancels a statement that runs longer (0 keeps the server's setting)")
 }
@@ -217,8 +220,11 @@ func (f *storageFlags) validate() error {
 }
 
 // validateMasterKey checks a configured master key without printing it: a key that does not
-// parse, a file that cannot be read, or both settings at once.
+// parse, a file that cannot be read, or both settings at once; and the old master keys.
 func (f *storageFlags) validateMasterKey() error {
+	if _, err := f.parseOldMasterKeys(); err != nil {
+		return err
+	}
 	switch {
 	case f.masterKey != "" && f.masterKeyFile != "":
 		return usageError{fmt.Sprintf("both --master-key (%s) and --master-key-file (%s) are set; set one", envName("master-key"), envName("master-key-file"))}
@@ -236,6 +242,23 @@ func (f *storageFlags) validateMasterKey() error {
 		}
 	}
 	return nil
+}
+
+// parseOldMasterKeys parses --old-master-keys: keys that open data sealed under them but never
+// seal, as during a master-key rotation. A key that does not parse is named by its position only.
+func (f *storageFlags) parseOldMasterKeys() ([][]byte, error) {
+	if strings.TrimSpace(f.oldMasterKeys) == "" {
+		return nil, nil
+	}
+	var keys [][]byte
+	for i, s := range strings.Split(f.oldMasterKeys, ",") {
+		k, err := secret.ParseMasterKey(s)
+		if err != nil {
+			return nil, settingError("old-master-keys", "key %d of %d is not a master key: %v", i+1, len(strings.Split(f.oldMasterKeys, ",")), err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // sqlitePath returns the file of a sqlite: database setting.
@@ -394,7 +417,16 @@ func (f *storageFlags) keyring(ctx context.Context, store auth.Store, stderr io.
 	if err != nil {
 		return nil, fmt.Errorf("master key from %s: %w", source, err)
 	}
-	return secret.NewKeyring(key)
+	old, err := f.parseOldMasterKeys()
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range old {
+		if bytes.Equal(o, key) {
+			return nil, settingError("old-master-keys", "holds the master key itself; list only the keys being rotated away from")
+		}
+	}
+	return secret.NewKeyring(key, old...)
 }
 
 // domainFlags are the rules a deployment may tune.
@@ -404,6 +436,7 @@ type domainFlags struct {
 	lockDuration      time.Duration
 	lowCodesThreshold int
 	codeStorage       string
+	keyCacheTTL       time.Duration
 }
 
 func (f *domainFlags) register(fs *flag.FlagSet) {
@@ -413,6 +446,7 @@ func (f *domainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lockDuration, "lock-duration", d.Lock.Duration, "how long a member lock lasts")
 	fs.IntVar(&f.lowCodesThreshold, "low-codes-threshold", d.LowCodesThreshold, "a recover leaving this many codes or fewer (and more than 0) writes a recovery_codes.low event; 0 turns it off")
 	fs.StringVar(&f.codeStorage, "code-storage", d.CodeStorage, "encrypted (GET shows unused codes) or strict (keyed hashes only; codes are shown once, when issued)")
+	fs.DurationVar(&f.keyCacheTTL, "signing-key-cache-ttl", d.KeyCacheTTL, "how long a replica trusts its cached signing keys; keys rotate-signing's publish delay must be at least this")
 }
 
 // config validates the settings, naming each one at fault, and returns the domain's Config.
@@ -433,11 +467,15 @@ func (f *domainFlags) config() (auth.Config, error) {
 	if f.codeStorage != auth.CodeStorageEncrypted && f.codeStorage != auth.CodeStorageStrict {
 		errs = append(errs, settingError("code-storage", "must be %s or %s, not %q", auth.CodeStorageEncrypted, auth.CodeStorageStrict, f.codeStorage))
 	}
+	if f.keyCacheTTL < time.Second || f.keyCacheTTL > time.Hour {
+		errs = append(errs, settingError("signing-key-cache-ttl", "must be from 1s to 1h, not %s", f.keyCacheTTL))
+	}
 	c := auth.DefaultConfig()
 	c.CodeSymbols = f.codeLength
 	c.Lock = auth.LockPolicy{Threshold: f.lockThreshold, Duration: f.lockDuration}
 	c.LowCodesThreshold = f.lowCodesThreshold
 	c.CodeStorage = f.codeStorage
+	c.KeyCacheTTL = f.keyCacheTTL
 	if err := errors.Join(errs...); err != nil {
 		return c, err
 	}

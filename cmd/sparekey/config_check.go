@@ -178,7 +178,12 @@ func checkDatabase(ctx context.Context, f *serveFlags, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("master key from %s: %w", source, err)
 	}
-	keys, err := secret.NewKeyring(key)
+	// During a master-key rotation the data is under the old keys and the new one alike.
+	old, err := f.parseOldMasterKeys()
+	if err != nil {
+		return err
+	}
+	keys, err := secret.NewKeyring(key, old...)
 	if err != nil {
 		return err
 	}

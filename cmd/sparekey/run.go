@@ -27,6 +27,9 @@ func commands() []command {
 		backupCommand(),
 		configCheckCommand(),
 		benchCommand(),
+		keysRotateSigningCommand(),
+		keysRotateMasterCommand(),
+		keysListCommand(),
 		{name: "recovery-codes get", summary: "list a member's unused recovery codes", usage: recoveryCodesGetUsage, run: recoveryCodesGet().run},
 		{name: "recovery-codes rotate", summary: "replace a member's recovery codes", usage: recoveryCodesRotateUsage, run: recoveryCodesRotate().run},
 		{name: "recovery-codes recover", summary: "authenticate with a recovery code", usage: recoveryCodesRecoverUsage, run: recoveryCodesRecover().run},
@@ -40,6 +43,10 @@ func commands() []command {
 		{name: "sessions authenticate", summary: "check a session and mint a fresh JWT", usage: sessionsAuthenticateUsage, run: sessionsAuthenticate().run},
 		{name: "sessions revoke", summary: "end a session or all of a member's sessions", usage: sessionsRevokeUsage, run: sessionsRevoke().run},
 		{name: "events list", summary: "print the audit trail (sparekey's own API)", usage: eventsListUsage, run: eventsList().run},
+		{name: "webhooks create", summary: "register an endpoint for the audit events (prints its secret once)", usage: webhooksCreateUsage, run: webhooksCreate().run},
+		{name: "webhooks list", summary: "list the project's webhooks", usage: webhooksListUsage, run: webhooksList().run},
+		{name: "webhooks delete", summary: "delete a webhook", usage: webhooksDeleteUsage, run: webhooksDelete().run},
+		{name: "webhooks deliveries", summary: "show a webhook's recent deliveries", usage: webhooksDeliveriesUsage, run: webhooksDeliveries().run},
 	}
 }
 

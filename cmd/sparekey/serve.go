@@ -17,6 +17,7 @@ import (
 
 	"github.com/sparekey/sparekey/internal/api"
 	"github.com/sparekey/sparekey/internal/auth"
+	"github.com/sparekey/sparekey/internal/webhook"
 )
 
 const serveUsage = `Usage: sparekey serve [flags]
@@ -44,6 +45,9 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
                                sqlite:./sparekey-data/sparekey.db)
   --master-key KEY             64 hex characters or base64 of 32 bytes (SPAREKEY_MASTER_KEY)
   --master-key-file PATH       file holding the master key (SPAREKEY_MASTER_KEY_FILE)
+  --old-master-keys LIST       comma-separated earlier master keys, during a master-key rotation:
+                               data sealed under them still opens (SPAREKEY_OLD_MASTER_KEYS or
+                               SPAREKEY_OLD_MASTER_KEYS_FILE); see sparekey help keys rotate-master
   --migrate                    PostgreSQL: apply pending migrations first (SPAREKEY_MIGRATE=true);
                                SQLite always does
   --db-max-conns N             PostgreSQL: connection pool size (SPAREKEY_DB_MAX_CONNS; default 16)
@@ -59,6 +63,8 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
                                of the operations routes log at debug
   --metrics-addr ADDR          serve /metrics on this address instead of --addr
                                (SPAREKEY_METRICS_ADDR; default: on --addr)
+  --signing-key-cache-ttl D    how long a replica trusts its cached signing keys before reading
+                               them again (SPAREKEY_SIGNING_KEY_CACHE_TTL; default 1m, 1s to 1h)
   --shutdown-timeout D         time in-flight requests get to finish on SIGTERM
                                (SPAREKEY_SHUTDOWN_TIMEOUT; default 15s)
   --low-codes-threshold N      a recover leaving 1..N codes writes recovery_codes.low (default 3;
@@ -73,6 +79,9 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
   --rate-limit-project-burst N requests a project may make at once (default: R rounded up)
   --trusted-proxies LIST       comma-separated IPs/CIDRs of load balancers whose X-Forwarded-For
                                names the client (default: none; the peer address is the client)
+` + webhookServeUsage + `
+Webhooks (registered with 'sparekey webhooks create'): every replica delivers the deliveries due,
+sharing them through the database; SIGTERM releases attempts still in flight after the grace.
 
 Check a configuration without serving: sparekey config check [the same flags].
 
@@ -86,6 +95,7 @@ type serveFlags struct {
 	storageFlags
 	domainFlags
 	limitFlags
+	webhookFlags
 	addr            string
 	metricsAddr     string
 	logFormat       string
@@ -99,6 +109,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.storageFlags.registerMigrate(fs)
 	f.domainFlags.register(fs)
 	f.limitFlags.register(fs)
+	f.webhookFlags.register(fs)
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve /metrics on this address instead of --addr")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
@@ -108,7 +119,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 
 // validate checks every setting without opening anything, and names each one at fault.
 func (f *serveFlags) validate() error {
-	errs := []error{f.storageFlags.validate(), f.storageFlags.validateMasterKey(), f.limitFlags.validate()}
+	errs := []error{f.storageFlags.validate(), f.storageFlags.validateMasterKey(), f.limitFlags.validate(), f.webhookFlags.validate()}
 	if _, err := f.domainFlags.config(); err != nil {
 		errs = append(errs, err)
 	}
@@ -184,8 +195,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// One registry for the process, passed explicitly: the API's instruments, the store's pools,
-	// the Go runtime and the process. A webhook dispatcher, once there is one, registers its
-	// queue and delivery metrics here too.
+	// the Go runtime and the process, and the webhook dispatcher's queue and delivery metrics.
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), api.NewPoolCollector(store))
 	metrics := api.NewMetrics(reg)
@@ -193,7 +203,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.metricsAddr == "" {
 		opts = append(opts, api.WithMetricsEndpoint())
 	}
-	handler := api.New(svc, log, opts...)
+	dispatcher, err := webhook.New(svc, f.webhookFlags.config(f.shutdownTimeout), log, webhook.WithMetrics(reg))
+	if err != nil {
+		return err
+	}
+	handler := pokeAfterRequests(api.New(svc, log, opts...), dispatcher)
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -220,6 +234,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	go sweepExpired(ctx, store, log)
+	// The dispatcher outlives ctx a little: on a stop it claims nothing more, lets its attempts
+	// in flight finish within the grace and records them, before the database closes.
+	dispatchCtx, stopDispatching := context.WithCancel(context.WithoutCancel(ctx))
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		dispatcher.Run(dispatchCtx)
+	}()
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -234,7 +256,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
-	return shutdown(srv, metricsSrv, f.shutdownTimeout, serveErr, log)
+	stopDispatching()
+	err = shutdown(srv, metricsSrv, f.shutdownTimeout, serveErr, log)
+	<-dispatched
+	return err
 }
 
 // newHTTPServer bounds what a slow or hostile client can hold: headers, bodies, idle connections.

@@ -13,6 +13,10 @@ import (
 func (s *Server) sparekeyRoutes() []route {
 	return []route{
 		{method: "GET", path: "/sparekey/v1/events", handler: s.listEvents},
+		{method: "POST", path: "/sparekey/v1/webhooks", handler: s.createWebhook},
+		{method: "GET", path: "/sparekey/v1/webhooks", handler: s.listWebhooks},
+		{method: "DELETE", path: "/sparekey/v1/webhooks/{webhook_id}", handler: s.deleteWebhook},
+		{method: "GET", path: "/sparekey/v1/webhooks/{webhook_id}/deliveries", handler: s.listWebhookDeliveries},
 	}
 }
 

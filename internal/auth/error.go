@@ -111,6 +111,14 @@ var (
 	// own: the contract leaves a hash-only policy to define its GET error), and for any set
 	// issued under it.
 	ErrRecoveryCodesNotRetrievable = newError(EInvalid, "recovery_codes_not_retrievable", "This deployment stores recovery codes only as keyed hashes; they are shown once, when issued. Rotate to issue a new set.")
+	// Webhooks (sparekey's own API, beyond the contract).
+	ErrWebhookNotFound         = newError(ENotFound, "webhook_not_found", "No webhook of this project has this id.")
+	ErrInvalidWebhookURL       = newError(EInvalid, "invalid_request_value", "url must be an absolute http:// or https:// URL of at most 2048 characters, without user info or fragment.")
+	ErrInvalidWebhookEventType = newError(EInvalid, "invalid_request_value", "event_types may hold only event types that sparekey records.")
+	ErrTooManyWebhooks         = newError(EInvalid, "too_many_webhooks", "The project has the most webhooks allowed (20); delete one first.")
+	// ErrWebhookClaimLost is the store's answer to an attempt whose lease ended (the delivery
+	// was claimed again) or whose webhook was deleted; the dispatcher only counts it.
+	ErrWebhookClaimLost = newError(EInternal, "webhook_claim_lost", "The webhook delivery is no longer held by this claim.")
 	// ErrNoPassword is the store's answer for a member without a password; the domain never lets
 	// it reach a caller (password authentication answers ErrWrongEmailOrPassword instead).
 	ErrNoPassword = newError(ENotFound, "password_not_found", "The member has no password.")

@@ -42,9 +42,15 @@ func (s *Service) GetRecoveryCodes(ctx context.Context, projectID string, ref Me
 	if s.cfg.CodeStorage == CodeStorageStrict || reg.SealedCodes == nil {
 		return RecoveryCodes{}, ErrRecoveryCodesNotRetrievable
 	}
-	codes, err := s.store.RecoveryCodes(ctx, ps.Project.ID, reg.ID)
+	// The set and its rows come from one snapshot: the set read with the registration above may
+	// already have been replaced by a rotate.
+	var codes []RecoveryCode
+	reg.SealedCodes, codes, err = s.store.RecoveryCodes(ctx, ps.Project.ID, reg.ID)
 	if err != nil {
 		return RecoveryCodes{}, err
+	}
+	if reg.SealedCodes == nil {
+		return RecoveryCodes{}, ErrRecoveryCodesNotRetrievable
 	}
 	shown, err := s.openCodeSet(m.ID, reg)
 	if err != nil {

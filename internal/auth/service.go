@@ -134,16 +134,23 @@ const (
 func newID(kind string) string { return kind + "-test-" + uuid.NewString() }
 
 // projectState is what a replica caches of a project: immutable credentials and pepper, and the
-// signing keys, refreshed after KeyCacheTTL or when a JWT names a kid it does not know.
+// signing keys, reloaded after KeyCacheTTL or when a JWT names a kid it does not know. Which key
+// signs and which keys verify and are published is derived from the loaded rows at the time of
+// use, so an activation or a retirement takes effect on time, not a cache TTL late.
 type projectState struct {
 	Project
 	pepper []byte
 
-	mu         sync.Mutex
-	loadedAt   time.Time
-	signer     secret.SigningKey
-	publicKeys map[string]*rsa.PublicKey
-	jwks       []secret.JWK
+	mu       sync.Mutex
+	loadedAt time.Time
+	keys     []SigningKey // as loaded, newest first
+
+	// The keys in force at viewAt, valid until viewUntil (the next activation or retirement
+	// among keys; zero when none is due).
+	viewAt, viewUntil time.Time
+	signer            secret.SigningKey
+	publicKeys        map[string]*rsa.PublicKey
+	jwks              []secret.JWK
 }
 
 // CreateProject makes a project with its secret, pepper and first signing key, and returns the
@@ -180,6 +187,7 @@ func (s *Service) newSigningKey(projectID string, now time.Time) (SigningKey, er
 		SealedPrivateKey: s.keys.Seal(der, signingKeyAD(projectID, kid)),
 		JWK:              k.JWK,
 		CreatedAt:        now,
+		ActivatesAt:      now,
 	}, nil
 }
 
@@ -206,7 +214,10 @@ func (s *Service) HasProjects(ctx context.Context) (bool, error) {
 }
 
 // CheckMasterKey proves the keyring opens what the database holds, so a wrong master key stops
-// the server at start instead of failing requests one by one.
+// the server at start instead of failing requests one by one. Data sealed under any key of the
+// keyring passes (the primary or an older one, as during a master-key rotation). The peppers
+// stand for the rest: master-key rotation re-seals them last (sealedColumns), so peppers under
+// the new key mean a rotation walked every column.
 func (s *Service) CheckMasterKey(ctx context.Context) error {
 	ps, err := s.store.Projects(ctx)
 	if err != nil {
@@ -214,7 +225,9 @@ func (s *Service) CheckMasterKey(ctx context.Context) error {
 	}
 	for _, p := range ps {
 		if _, err := s.keys.Open(p.SealedPepper, pepperAD(p.ID)); err != nil {
-			return fmt.Errorf("the master key cannot decrypt the data of project %s: it is not the key this database was created with", p.ID)
+			id, _ := secret.SealedKeyID(p.SealedPepper)
+			return fmt.Errorf("the master key cannot decrypt the data of project %s: it is sealed under master key %08x, which is not among the keys given (the master key is %08x): "+
+				"give the key this database was created with, and during a master-key rotation the old keys too", p.ID, id, s.keys.PrimaryKeyID())
 		}
 	}
 	return nil
@@ -266,27 +279,44 @@ func (s *Service) project(ctx context.Context, projectID string) (*projectState,
 }
 
 // loadKeys loads the project's signing keys when the cache is empty, older than the TTL, or
-// force is set (an unknown kid may be a key another replica just added).
+// force is set (an unknown kid may be a key another replica just added), then derives the keys
+// in force now: the signer, and the keys that verify and are published.
 func (s *Service) loadKeys(ctx context.Context, ps *projectState, force bool) error {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	now := s.clock()
-	if ps.publicKeys != nil && !force && now.Sub(ps.loadedAt) < s.cfg.KeyCacheTTL {
+	clock := s.clock()
+	reload := ps.keys == nil || clock.Sub(ps.loadedAt) >= s.cfg.KeyCacheTTL
+	if force && clock.Sub(ps.loadedAt) >= time.Second { // an unknown kid should not let a caller hammer the database
+		reload = true
+	}
+	if reload {
+		keys, err := s.store.SigningKeys(ctx, ps.Project.ID)
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("project %s has no signing key", ps.Project.ID)
+		}
+		newestFirst(keys)
+		ps.keys, ps.loadedAt = keys, clock
+		ps.publicKeys = nil // derive afresh from the new rows
+	}
+	return s.deriveKeys(ps, s.now())
+}
+
+// deriveKeys sets the signer, public keys and JWKS of ps to those in force at now, unless they
+// already are. ps.mu is held.
+func (s *Service) deriveKeys(ps *projectState, now time.Time) error {
+	if ps.publicKeys != nil && !now.Before(ps.viewAt) && (ps.viewUntil.IsZero() || now.Before(ps.viewUntil)) {
 		return nil
 	}
-	if ps.publicKeys != nil && force && now.Sub(ps.loadedAt) < time.Second {
-		return nil // an unknown kid should not let a caller hammer the database
+	v := keysInForce(ps.keys, now)
+	if v.signer == nil {
+		return fmt.Errorf("project %s has no signing key in force at %s", ps.Project.ID, now.Format(time.RFC3339))
 	}
-	keys, err := s.store.SigningKeys(ctx, ps.Project.ID)
-	if err != nil {
-		return err
-	}
-	if len(keys) == 0 {
-		return fmt.Errorf("project %s has no signing key", ps.Project.ID)
-	}
-	public := make(map[string]*rsa.PublicKey, len(keys))
-	jwks := make([]secret.JWK, 0, len(keys))
-	for _, k := range keys {
+	public := make(map[string]*rsa.PublicKey, len(v.live))
+	jwks := make([]secret.JWK, 0, len(v.live))
+	for _, k := range v.live {
 		pub, err := k.JWK.PublicKey()
 		if err != nil {
 			return fmt.Errorf("signing key %s: %w", k.KID, err)
@@ -294,18 +324,18 @@ func (s *Service) loadKeys(ctx context.Context, ps *projectState, force bool) er
 		public[k.KID] = pub
 		jwks = append(jwks, k.JWK)
 	}
-	if ps.signer.KID != keys[0].KID {
-		der, err := s.keys.Open(keys[0].SealedPrivateKey, signingKeyAD(ps.Project.ID, keys[0].KID))
+	if ps.signer.KID != v.signer.KID {
+		der, err := s.keys.Open(v.signer.SealedPrivateKey, signingKeyAD(ps.Project.ID, v.signer.KID))
 		if err != nil {
-			return fmt.Errorf("open signing key %s: %w", keys[0].KID, err)
+			return fmt.Errorf("open signing key %s: %w", v.signer.KID, err)
 		}
 		priv, err := secret.ParsePrivateKey(der)
 		if err != nil {
-			return fmt.Errorf("signing key %s: %w", keys[0].KID, err)
+			return fmt.Errorf("signing key %s: %w", v.signer.KID, err)
 		}
-		ps.signer = secret.SigningKey{KID: keys[0].KID, Private: priv, JWK: keys[0].JWK}
+		ps.signer = secret.SigningKey{KID: v.signer.KID, Private: priv, JWK: v.signer.JWK}
 	}
-	ps.publicKeys, ps.jwks, ps.loadedAt = public, jwks, now
+	ps.publicKeys, ps.jwks, ps.viewAt, ps.viewUntil = public, jwks, now, v.until
 	return nil
 }
 

@@ -24,8 +24,26 @@ type Store interface {
 	Project(ctx context.Context, id string) (Project, error)
 	// Projects returns every project, oldest first.
 	Projects(ctx context.Context) ([]Project, error)
-	// SigningKeys returns the project's signing keys, newest first.
+	// SigningKeys returns the project's signing keys, retired ones included, newest
+	// (created_at, then kid) first.
 	SigningKeys(ctx context.Context, projectID string) ([]SigningKey, error)
+	// AddSigningKey stores a new key of key.ProjectID and, in the same transaction, sets
+	// RetiresAt to retireAt on each of the project's other keys that has none yet, and deletes
+	// the project's keys that retired before key.CreatedAt (they neither sign nor verify, and
+	// their private keys are better gone); ErrProjectNotFound.
+	AddSigningKey(ctx context.Context, key SigningKey, retireAt time.Time) error
+
+	// SealedValues returns up to limit values of a sealed column (NULLs skipped), ordered by
+	// their row's key, starting after the row key after ("" for the first page). It spans every
+	// project: it serves master-key rotation, which is not scoped by project. An unknown column
+	// is a fault.
+	SealedValues(ctx context.Context, column SealedColumn, after string, limit int) ([]SealedValue, error)
+	// CountSealedValues counts the column's values (NULLs skipped).
+	CountSealedValues(ctx context.Context, column SealedColumn) (int, error)
+	// ReplaceSealedValues writes each replacement's New into its row only where the column still
+	// holds its Old, all in one transaction, and returns how many rows it changed: a value
+	// changed or deleted since it was read is left as it is, never overwritten.
+	ReplaceSealedValues(ctx context.Context, column SealedColumn, rs []SealedReplacement) (int, error)
 
 	// CreateOrganization stores a new organization, or returns ErrOrganizationSlugUsed or
 	// ErrOrganizationExtIDUsed.
@@ -73,8 +91,10 @@ type Store interface {
 	// member (which apply sees as it was before, TOTPRegistrationID included) and records the
 	// events apply returns, in one transaction; ErrMemberNotFound, ErrTOTPNotFound, or apply's.
 	DeleteTOTP(ctx context.Context, projectID, memberID string, apply func(*Member) ([]Event, error)) (Member, error)
-	// RecoveryCodes returns every code of the registration, used or not, in issue order.
-	RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]RecoveryCode, error)
+	// RecoveryCodes returns every code of the registration, used or not, in issue order, with
+	// the sealed set they belong to, read in one snapshot: a rotate committing meanwhile must not
+	// pair the old set's display strings with the new set's rows. No registration: nothing.
+	RecoveryCodes(ctx context.Context, projectID, registrationID string) (sealedSet []byte, codes []RecoveryCode, err error)
 	// FindRecoveryCode returns the registration's code with this MAC, used or not, or
 	// ErrRecoveryCodeRejected when there is none.
 	FindRecoveryCode(ctx context.Context, projectID, registrationID string, mac []byte) (RecoveryCode, error)
@@ -118,6 +138,39 @@ type Store interface {
 	// descending), and whether more follow.
 	Events(ctx context.Context, projectID string, q EventQuery) (EventPage, error)
 
+	// Webhooks. Inserting an event, by any method above, also writes in the same transaction one
+	// pending delivery, due at the event's time, for each webhook of the event's project whose
+	// EventTypes are empty or hold the event's type (the transactional outbox): a delivery exists
+	// exactly when its event does.
+
+	// CreateWebhook stores a webhook, or returns ErrTooManyWebhooks when the project already has
+	// max of them (counted under a lock, so concurrent creations cannot pass it).
+	CreateWebhook(ctx context.Context, w Webhook, max int) error
+	// Webhooks returns the project's webhooks, oldest first (created_at, then id).
+	Webhooks(ctx context.Context, projectID string) ([]Webhook, error)
+	// DeleteWebhook removes a webhook with all its deliveries, so none pending is attempted
+	// again; ErrWebhookNotFound.
+	DeleteWebhook(ctx context.Context, projectID, id string) error
+	// ClaimWebhookDeliveries leases, under claim until leaseUntil, up to limit deliveries of any
+	// project that are pending, due (next attempt at or before now) and not leased (never, or
+	// until at or before now), of webhooks that exist, choosing the earliest due first, and
+	// returns them, in no particular order, with their webhook and event. Concurrent callers, on
+	// any replica, never get the same delivery while its lease holds.
+	ClaimWebhookDeliveries(ctx context.Context, claim string, now, leaseUntil time.Time, limit int) ([]WebhookDelivery, error)
+	// FinishWebhookDelivery records an attempt made under a.Claim and ends the lease: delivered
+	// or failed (finished at a.At), retry (pending again, due at a.NextAttemptAt), each counting
+	// one attempt with its status and error; released (pending, due as before, not counted).
+	// ErrWebhookClaimLost when the delivery is not pending under that claim any more.
+	FinishWebhookDelivery(ctx context.Context, a WebhookAttempt) error
+	// WebhookQueueDepth counts the pending deliveries of every project.
+	WebhookQueueDepth(ctx context.Context) (int64, error)
+	// PruneWebhookDeliveries deletes the deliveries finished before before and any left of a
+	// deleted webhook, and returns how many.
+	PruneWebhookDeliveries(ctx context.Context, before time.Time) (int64, error)
+	// WebhookDeliveries returns up to limit deliveries of the project's webhook, newest event
+	// first (event time, then event id, descending); ErrWebhookNotFound.
+	WebhookDeliveries(ctx context.Context, projectID, webhookID string, limit int) ([]WebhookDeliveryStatus, error)
+
 	// DeleteExpired removes sessions and intermediate sessions that ended before now.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
@@ -128,8 +181,10 @@ type Store interface {
 //  1. the member must exist and, when RefuseIfLocked, not be locked (else its LockError);
 //  2. the proof is spent: SpendRecoveryCode marks that code used if it is still unused (else
 //     ErrRecoveryCodeRejected: another request won the race, or a rotate replaced the set);
-//     SpendTOTPStep advances the registration's last step if it is older (else
-//     ErrTOTPCodeAlreadyUsed);
+//     SpendTOTPStep reads the registration under a write lock, marks the step spent with
+//     TOTPRegistration.SpendStep and writes LastStep and UnspentSteps back (else
+//     ErrTOTPCodeAlreadyUsed: the step was spent before, or by a request that won the race, or
+//     the registration is gone). So steps are accepted in whatever order they come, each once;
 //  3. the session: with ConsumeIST the intermediate session (of this member, unexpired) is
 //     deleted and NewSession starts from its factors (else ErrISTNotFound); with SessionID that
 //     live session is loaded (else ErrSessionNotFound); otherwise NewSession as given. Then
@@ -157,7 +212,7 @@ type Completion struct {
 	Events       func(before Member, done Completed) []Event
 }
 
-// TOTPStep is a TOTP time step to accept for a registration.
+// TOTPStep is a TOTP time step to accept for a registration, at most once.
 type TOTPStep struct {
 	RegistrationID string
 	Step           int64

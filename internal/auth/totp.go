@@ -236,7 +236,7 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, projectID string, in Aut
 	if err != nil {
 		return Authenticated{}, err
 	}
-	step, result, err := totp.Check(string(sec), code, now, reg.LastStep)
+	step, result, err := totp.Check(string(sec), code, now, reg.SpentSteps())
 	if err != nil {
 		return Authenticated{}, err
 	}
@@ -283,4 +283,21 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, projectID string, in Aut
 		})}
 	})
 	return s.complete(ctx, ps, &org, l)
+}
+
+// SpentSteps is the set of time steps the registration has accepted.
+func (r *TOTPRegistration) SpentSteps() totp.Spent {
+	return totp.Spent{Last: r.LastStep, Unspent: r.UnspentSteps}
+}
+
+// SpendStep marks step accepted, or returns ErrTOTPCodeAlreadyUsed when it already was. Stores
+// call it in Complete on the registration as they read it under a write lock in the same
+// transaction, so of two requests with one step exactly one finds it unspent.
+func (r *TOTPRegistration) SpendStep(step int64) error {
+	next, ok := r.SpentSteps().Add(step)
+	if !ok {
+		return ErrTOTPCodeAlreadyUsed
+	}
+	r.LastStep, r.UnspentSteps = next.Last, next.Unspent
+	return nil
 }

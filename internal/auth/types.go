@@ -14,14 +14,23 @@ type Project struct {
 	CreatedAt    time.Time
 }
 
-// SigningKey is one of a project's session-JWT keys. The newest live key signs; every listed
-// key verifies and is published in the JWKS.
+// SigningKey is one of a project's session-JWT keys. A key is published in the JWKS and
+// verifies from its creation until it retires; it signs from ActivatesAt, until a newer key
+// activates (§7: a new key is published before it signs, a replaced key stays until the JWTs it
+// signed have expired).
 type SigningKey struct {
 	KID              string
 	ProjectID        string
 	SealedPrivateKey []byte // PKCS #8 DER, sealed under the master keyring
 	JWK              secret.JWK
 	CreatedAt        time.Time
+	// ActivatesAt is when the key may start signing: its creation plus a publish delay of at
+	// least the replicas' key cache TTL, so every replica lists it before any signs with it.
+	// Zero means from its creation.
+	ActivatesAt time.Time
+	// RetiresAt is when a replaced key stops verifying and leaves the JWKS: the replacing key's
+	// ActivatesAt plus a grace that outlasts the JWTs this key signed. Zero while not replaced.
+	RetiresAt time.Time
 }
 
 // Organization is a B2B customer of the project. Settings hold the many policy fields the API
@@ -38,9 +47,11 @@ type Organization struct {
 }
 
 // OrganizationSettings is stored as one JSON document; the tags are its stable storage names.
+// TrustedMetadata, of any shape and depth, is stored apart from it (organizations.trusted_metadata)
+// so that search, which reads the document's domain lists, never has to parse it.
 type OrganizationSettings struct {
 	LogoURL                              string              `json:"logo_url"`
-	TrustedMetadata                      map[string]any      `json:"trusted_metadata"`
+	TrustedMetadata                      map[string]any      `json:"-"`
 	MFAPolicy                            string              `json:"mfa_policy"`
 	MFAMethods                           string              `json:"mfa_methods"`
 	AllowedMFAMethods                    []string            `json:"allowed_mfa_methods"`
@@ -278,9 +289,12 @@ type TOTPRegistration struct {
 	// SealedCodes is the recovery-code set in display form, sealed, so GET can show it; nil under
 	// the strict storage policy.
 	SealedCodes []byte
-	// LastStep is the newest TOTP time step accepted; older or equal steps are replays.
-	LastStep  int64
-	CreatedAt time.Time
+	// LastStep and UnspentSteps are the TOTP time steps accepted so far, each at most once, as
+	// totp.Spent keeps them (see SpentSteps): every step up to LastStep, except those among the
+	// 64 below it whose bit is set in UnspentSteps.
+	LastStep     int64
+	UnspentSteps uint64
+	CreatedAt    time.Time
 }
 
 // RecoveryCode is one code of a registration's set as stored: its verification MAC and state,

@@ -249,7 +249,7 @@ func (f *fixture) storedCodes(tb testing.TB, members []auth.BulkEnrolled) [][]au
 	tb.Helper()
 	out := make([][]auth.RecoveryCode, len(members))
 	for i, m := range members {
-		codes, err := f.store.RecoveryCodes(context.Background(), f.pid, m.RegistrationID)
+		_, codes, err := f.store.RecoveryCodes(context.Background(), f.pid, m.RegistrationID)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -133,13 +133,58 @@ func codeAt(canon string, step int64) (string, error) {
 	return c, nil
 }
 
+// Spent is the set of time steps a registration has accepted, so that each step is accepted at
+// most once (RFC 6238 §5.2), in a form a store keeps as two integers beside the registration.
+//
+// Every step up to Last is spent, except those of the 64 steps just below Last whose bit is set
+// in Unspent (bit i stands for step Last-1-i). Accepting a step above Last moves Last up and marks
+// the steps it skipped unspent, so an older code of the window that was never used still works
+// after a newer one was (a phone a step behind the server, then one a step ahead). A step more
+// than 64 below the newest accepted one counts as spent: no ±1 window reaches it unless the
+// clocks of two servers disagree by half an hour, and then refusing is the safe answer. The zero
+// value has spent nothing but the steps up to 1970-01-01 00:00:30 UTC.
+type Spent struct {
+	Last    int64
+	Unspent uint64
+}
+
+// spentBits is how many steps below Last the set remembers one by one.
+const spentBits = 64
+
+// Has reports whether step is spent.
+func (s Spent) Has(step int64) bool {
+	if step > s.Last {
+		return false
+	}
+	// Unsigned, so that no pair of int64s overflows: Last-step is exact in [0, 2^64).
+	below := uint64(s.Last) - uint64(step)
+	return below == 0 || below > spentBits || s.Unspent&(1<<(below-1)) == 0
+}
+
+// Add returns the set with step spent, and false (with the set unchanged) when it already was.
+func (s Spent) Add(step int64) (Spent, bool) {
+	if s.Has(step) {
+		return s, false
+	}
+	if step < s.Last {
+		s.Unspent &^= 1 << (uint64(s.Last) - uint64(step) - 1)
+		return s, true
+	}
+	// step is above Last: each remembered step moves up by the distance; Go's shift by 64 or
+	// more yields 0, so far moves forget them all. Of the bits below them, the lowest stand for
+	// the steps skipped (step-1 down to Last+1): unspent; the one for the old Last stays clear.
+	up := uint64(step) - uint64(s.Last)
+	skipped := min(up-1, spentBits)
+	return Spent{Last: step, Unspent: s.Unspent<<up | (1<<skipped - 1)}, true
+}
+
 // Result is the outcome of Check.
 type Result int
 
 const (
 	Wrong    Result = iota // matches none of the accepted steps
-	Accepted               // matches a step > lastStep; the step is returned
-	Replayed               // matches a step <= lastStep
+	Accepted               // matches a step not yet spent; the step is returned
+	Replayed               // matches spent steps only
 )
 
 func (r Result) String() string {
@@ -154,17 +199,16 @@ func (r Result) String() string {
 	return fmt.Sprintf("Result(%d)", int(r))
 }
 
-// Check compares code with the codes of steps Step(now)-1, Step(now) and
-// Step(now)+1 and reports the matching step. lastStep is the highest step
-// accepted so far for this registration (0 when none); on Accepted the
-// caller must store the returned step as the new lastStep.
+// Check compares code with the codes of steps Step(now)-1, Step(now) and Step(now)+1 and reports
+// the matching step. spent holds the steps this registration has accepted so far; on Accepted
+// the caller must add the returned step to it (Spent.Add), atomically with whatever the code
+// grants, so that a concurrent request with the same step finds it spent.
 //
-// code is expected to have passed IsCode; anything else is Wrong. When
-// several steps match (a 1-in-a-million coincidence), the newest step above
-// lastStep wins, so a legitimate code is not refused as a replay; on
-// Replayed the newest matching step is returned. A now before 1970-01-01
+// code is expected to have passed IsCode; anything else is Wrong. When several steps match (a
+// 1-in-a-million coincidence), the newest unspent one wins, so a legitimate code is not refused
+// as a replay; on Replayed the newest matching step is returned. A now before 1970-01-01
 // 00:00:30 UTC has no step -1 and yields an error.
-func Check(secret, code string, now time.Time, lastStep int64) (step int64, r Result, err error) {
+func Check(secret, code string, now time.Time, spent Spent) (step int64, r Result, err error) {
 	canon, err := ParseSecret(secret)
 	if err != nil {
 		return 0, Wrong, err
@@ -174,8 +218,8 @@ func Check(secret, code string, now time.Time, lastStep int64) (step int64, r Re
 	}
 	// All three codes are computed and compared, and the matching step is
 	// picked with masks rather than branches, so timing says nothing about
-	// which step (if any) the guess hit. Whether a step is above lastStep
-	// depends only on public values, so branching on that is fine.
+	// which step (if any) the guess hit. Whether a step is spent depends
+	// only on public values, so branching on that is fine.
 	var freshStep, usedStep int64
 	var fresh, used int
 	cur := Step(now)
@@ -185,7 +229,7 @@ func Check(secret, code string, now time.Time, lastStep int64) (step int64, r Re
 			return 0, Wrong, err
 		}
 		eq := subtle.ConstantTimeCompare([]byte(want), []byte(code))
-		if s > lastStep {
+		if !spent.Has(s) {
 			freshStep = selectInt64(eq, s, freshStep)
 			fresh |= eq
 		} else {

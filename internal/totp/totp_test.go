@@ -6,6 +6,8 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	"math"
+	"math/rand/v2"
 	"net/url"
 	"regexp"
 	"strings"
@@ -52,7 +54,7 @@ func TestCodeRFC6238Vectors(t *testing.T) {
 		if got != v.want {
 			t.Errorf("Code(t=%d) = %s, want %s", v.unix, got, v.want)
 		}
-		step, r, err := Check(rfcSecret, v.want, now, 0)
+		step, r, err := Check(rfcSecret, v.want, now, Spent{})
 		if err != nil || r != Accepted || step != v.step {
 			t.Errorf("Check(t=%d, %s) = %d, %v, %v; want %d, Accepted", v.unix, v.want, step, r, err, v.step)
 		}
@@ -85,6 +87,20 @@ func mustCode(t testing.TB, secret string, step int64) string {
 	return c
 }
 
+// spentOf is the set after accepting steps in order, starting from a registration that has
+// accepted nothing (the zero value).
+func spentOf(t testing.TB, steps ...int64) Spent {
+	t.Helper()
+	var s Spent
+	for _, st := range steps {
+		var ok bool
+		if s, ok = s.Add(st); !ok {
+			t.Fatalf("spentOf%v: step %d was already spent", steps, st)
+		}
+	}
+	return s
+}
+
 func TestCheckWindowAndReplay(t *testing.T) {
 	now := time.Unix(1111111111, 0)
 	cur := Step(now)
@@ -102,30 +118,37 @@ func TestCheckWindowAndReplay(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		code     string
-		lastStep int64
+		spent    Spent
 		want     Result
 		wantStep int64
 	}{
-		{"current step", codeAt(0), 0, Accepted, cur},
-		{"previous step (clock behind)", codeAt(-1), 0, Accepted, cur - 1},
-		{"next step (clock ahead)", codeAt(+1), 0, Accepted, cur + 1},
-		{"two steps old is refused", codeAt(-2), 0, Wrong, 0},
-		{"two steps ahead is refused", codeAt(+2), 0, Wrong, 0},
-		{"current step already used", codeAt(0), cur, Replayed, cur},
-		{"older step after a newer one was used", codeAt(-1), cur, Replayed, cur - 1},
-		{"current step after next was used", codeAt(0), cur + 1, Replayed, cur},
-		{"next step after current was used", codeAt(+1), cur, Accepted, cur + 1},
-		{"current step after previous was used", codeAt(0), cur - 1, Accepted, cur},
-		{"not six digits", "05047", 0, Wrong, 0},
-		{"not trimmed", " " + codeAt(0), 0, Wrong, 0},
+		{"current step", codeAt(0), Spent{}, Accepted, cur},
+		{"previous step (clock behind)", codeAt(-1), Spent{}, Accepted, cur - 1},
+		{"next step (clock ahead)", codeAt(+1), Spent{}, Accepted, cur + 1},
+		{"two steps old is refused", codeAt(-2), Spent{}, Wrong, 0},
+		{"two steps ahead is refused", codeAt(+2), Spent{}, Wrong, 0},
+		{"current step already used", codeAt(0), spentOf(t, cur), Replayed, cur},
+		{"older step after a newer one was used", codeAt(-1), spentOf(t, cur), Accepted, cur - 1},
+		{"current step after next was used", codeAt(0), spentOf(t, cur+1), Accepted, cur},
+		{"previous step after next was used", codeAt(-1), spentOf(t, cur+1), Accepted, cur - 1},
+		{"next step after current was used", codeAt(+1), spentOf(t, cur), Accepted, cur + 1},
+		{"current step after previous was used", codeAt(0), spentOf(t, cur-1), Accepted, cur},
+		{"each of the window once, in any order", codeAt(0), spentOf(t, cur+1, cur-1), Accepted, cur},
+		{"the middle step once all three were used", codeAt(0), spentOf(t, cur+1, cur-1, cur), Replayed, cur},
+		{"the oldest step once all three were used", codeAt(-1), spentOf(t, cur, cur-1, cur+1), Replayed, cur - 1},
+		{"every step up to Last when no bit says otherwise", codeAt(-1), Spent{Last: cur + 1}, Replayed, cur - 1},
+		{"a window far behind the newest accepted step", codeAt(0), spentOf(t, cur+spentBits+1), Replayed, cur},
+		{"a window just inside the remembered steps", codeAt(-1), spentOf(t, cur+spentBits-1), Accepted, cur - 1},
+		{"not six digits", "05047", Spent{}, Wrong, 0},
+		{"not trimmed", " " + codeAt(0), Spent{}, Wrong, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			step, r, err := Check(rfcSecret, c.code, now, c.lastStep)
+			step, r, err := Check(rfcSecret, c.code, now, c.spent)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if r != c.want || step != c.wantStep {
-				t.Errorf("Check(%q, lastStep=%d) = %d, %v; want %d, %v", c.code, c.lastStep, step, r, c.wantStep, c.want)
+				t.Errorf("Check(%q, %+v) = %d, %v; want %d, %v", c.code, c.spent, step, r, c.wantStep, c.want)
 			}
 		})
 	}
@@ -134,14 +157,15 @@ func TestCheckWindowAndReplay(t *testing.T) {
 func TestCheckSameCodeTwice(t *testing.T) {
 	now := time.Unix(1234567890, 0)
 	c := mustCode(t, rfcSecret, Step(now))
-	step, r, err := Check(rfcSecret, c, now, 0)
+	step, r, err := Check(rfcSecret, c, now, Spent{})
 	if err != nil || r != Accepted {
 		t.Fatalf("first use: %v, %v", r, err)
 	}
+	spent := spentOf(t, step)
 	// Still inside the same 30 seconds, and also once the window has moved on
 	// while the step is still accepted.
 	for _, later := range []time.Duration{0, 5 * time.Second, 30 * time.Second} {
-		if _, r, err := Check(rfcSecret, c, now.Add(later), step); err != nil || r != Replayed {
+		if _, r, err := Check(rfcSecret, c, now.Add(later), spent); err != nil || r != Replayed {
 			t.Errorf("second use after %v: %v, %v; want Replayed", later, r, err)
 		}
 	}
@@ -157,31 +181,107 @@ func TestCheckCollidingStepsPreferNewestUnused(t *testing.T) {
 	}
 	now := time.Unix(b*30+10, 0) // window is a, b, b+1
 	for _, c := range []struct {
-		lastStep int64
+		name     string
+		spent    Spent
 		want     Result
 		wantStep int64
 	}{
-		{0, Accepted, b},       // both unused: the newer one
-		{a, Accepted, b},       // older used: the unused one
-		{b, Replayed, b},       // both used
-		{b + 1, Replayed, b},   // both used
-		{a - 1, Accepted, b},   // both unused
-		{b - 1, Accepted, b},   // same as lastStep == a
-		{a + 5, Replayed, b},   // lastStep ahead of the window entirely
-		{-1, Accepted, b},      // nonsensical lastStep does not change the choice
-		{1 << 62, Replayed, b}, // far-future lastStep
+		{"both unused", Spent{}, Accepted, b},
+		{"older used", spentOf(t, a), Accepted, b},
+		{"newer used", spentOf(t, b), Accepted, a},
+		{"newer used after the next step", spentOf(t, b+1, b), Accepted, a},
+		{"both used", spentOf(t, a, b), Replayed, b},
+		{"both used, newest first", spentOf(t, b+1, b, a), Replayed, b},
+		{"every step up to Last", Spent{Last: b}, Replayed, b},
+		{"both unused below Last", Spent{Last: b + 1, Unspent: 0b11}, Accepted, b},
+		{"Last ahead of the window by more than is remembered", Spent{Last: a + spentBits + 2, Unspent: ^uint64(0)}, Replayed, b},
+		{"nonsensical Last does not change the choice", Spent{Last: -1}, Accepted, b},
+		{"far-future Last", Spent{Last: 1 << 62, Unspent: ^uint64(0)}, Replayed, b},
 	} {
-		step, r, err := Check(rfcSecret, "251166", now, c.lastStep)
+		step, r, err := Check(rfcSecret, "251166", now, c.spent)
 		if err != nil || r != c.want || step != c.wantStep {
-			t.Errorf("lastStep=%d: %d, %v, %v; want %d, %v", c.lastStep, step, r, err, c.wantStep, c.want)
+			t.Errorf("%s (%+v): %d, %v, %v; want %d, %v", c.name, c.spent, step, r, err, c.wantStep, c.want)
 		}
+	}
+}
+
+// TestSpentModel drives Spent with random steps around a moving clock and compares it with the
+// rule it stands for: a step is spent once accepted, or when it lies more than 64 steps below
+// the newest accepted one; everything else is accepted exactly once.
+func TestSpentModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		var (
+			s        Spent
+			accepted = map[int64]bool{}
+			newest   int64
+			clock    = int64(59_000_000)
+		)
+		for range 300 {
+			clock += rng.Int64N(3) // mostly small moves, sometimes none
+			if rng.IntN(50) == 0 {
+				clock += rng.Int64N(2 * spentBits) // a jump, as after a quiet hour
+			}
+			step := clock - 70 + rng.Int64N(80) // also far behind, to reach the forgotten steps
+			wantSpent := accepted[step] || step <= 0 || (newest != 0 && step < newest-spentBits)
+			if got := s.Has(step); got != wantSpent {
+				t.Fatalf("round %d: Has(%d) = %v, want %v (newest %d, set %+v)", round, step, got, wantSpent, newest, s)
+			}
+			next, ok := s.Add(step)
+			if ok == wantSpent {
+				t.Fatalf("round %d: Add(%d) ok = %v, want %v", round, step, ok, !wantSpent)
+			}
+			if !ok {
+				if next != s {
+					t.Fatalf("round %d: a refused Add(%d) changed the set: %+v → %+v", round, step, s, next)
+				}
+				continue
+			}
+			s = next
+			accepted[step] = true
+			newest = max(newest, step)
+			if s.Last != newest || !s.Has(step) {
+				t.Fatalf("round %d: after Add(%d): %+v, want Last %d and the step spent", round, step, s, newest)
+			}
+		}
+	}
+}
+
+func TestSpentExtremes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		s     Spent
+		step  int64
+		spent bool
+	}{
+		{"zero value, step 0", Spent{}, 0, true},
+		{"zero value, step 1", Spent{}, 1, false},
+		{"zero value, the most negative step", Spent{}, math.MinInt64, true},
+		{"Last at the minimum, the maximum step", Spent{Last: math.MinInt64}, math.MaxInt64, false},
+		{"Last at the maximum, the minimum step", Spent{Last: math.MaxInt64, Unspent: ^uint64(0)}, math.MinInt64, true},
+		{"the oldest remembered step", Spent{Last: 100, Unspent: 1 << 63}, 100 - spentBits, false},
+		{"one below the oldest remembered step", Spent{Last: 100, Unspent: ^uint64(0)}, 100 - spentBits - 1, true},
+	} {
+		if got := c.s.Has(c.step); got != c.spent {
+			t.Errorf("%s: Has(%d) = %v, want %v", c.name, c.step, got, c.spent)
+		}
+	}
+	// Moving Last from one end of int64 to the other forgets every step in between.
+	s, ok := Spent{Last: math.MinInt64}.Add(math.MaxInt64)
+	if !ok || s != (Spent{Last: math.MaxInt64, Unspent: ^uint64(0)}) {
+		t.Errorf("Add across int64 = %+v, %v", s, ok)
+	}
+	// A move of exactly 64 keeps the 63 skipped steps and the old Last spent.
+	s, _ = spentOf(t, 1000).Add(1000 + spentBits)
+	if s.Unspent != ^uint64(0)>>1 || !s.Has(1000) || s.Has(1001) {
+		t.Errorf("Add(+64) = %+v", s)
 	}
 }
 
 func TestCheckInvalidSecret(t *testing.T) {
 	// pquerna computes codes for an empty secret; Check must not.
 	for _, s := range []string{"", "ABC", "GEZDGNBVGY3TQOJ1"} {
-		if _, r, err := Check(s, "812658", time.Unix(59, 0), 0); !errors.Is(err, ErrInvalidSecret) || r != Wrong {
+		if _, r, err := Check(s, "812658", time.Unix(59, 0), Spent{}); !errors.Is(err, ErrInvalidSecret) || r != Wrong {
 			t.Errorf("Check(secret=%q) = %v, %v; want Wrong, ErrInvalidSecret", s, r, err)
 		}
 		if _, err := Code(s, 1); !errors.Is(err, ErrInvalidSecret) {
@@ -194,7 +294,7 @@ func TestCodeNegativeStep(t *testing.T) {
 	if _, err := Code(rfcSecret, -1); err == nil {
 		t.Error("Code(step -1) succeeded; the HOTP counter is unsigned")
 	}
-	if _, _, err := Check(rfcSecret, "123456", time.Unix(0, 0), 0); err == nil {
+	if _, _, err := Check(rfcSecret, "123456", time.Unix(0, 0), Spent{}); err == nil {
 		t.Error("Check at the epoch succeeded; step -1 has no code")
 	}
 }
@@ -476,7 +576,7 @@ func BenchmarkCheck(b *testing.B) {
 	c := mustCode(b, rfcSecret, Step(now))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, r, err := Check(rfcSecret, c, now, 0); err != nil || r != Accepted {
+		if _, r, err := Check(rfcSecret, c, now, Spent{}); err != nil || r != Accepted {
 			b.Fatal(r, err)
 		}
 	}
@@ -484,17 +584,20 @@ func BenchmarkCheck(b *testing.B) {
 
 func FuzzCheck(f *testing.F) {
 	for _, v := range rfcVectors {
-		f.Add(rfcSecret, v.want, v.unix, int64(0))
-		f.Add(rfcSecret, v.want, v.unix, v.step)
+		f.Add(rfcSecret, v.want, v.unix, int64(0), uint64(0))
+		f.Add(rfcSecret, v.want, v.unix, v.step, uint64(0))
+		f.Add(rfcSecret, v.want, v.unix, v.step+1, uint64(1))
 	}
-	f.Add(rfcSecret, "251166", int64(57766336*30+10), int64(57766335))
-	f.Add("jbsw y3dp ehpk 3pxp", "000000", int64(1700000000), int64(0))
-	f.Add("", "", int64(0), int64(0))
-	f.Add("JBSWY3DPEHPK3PXPA", "12345", int64(-1), int64(-1))
-	f.Add("ſſſſſſſſſſſſſſſſ", "١٢٣٤٥٦", int64(1<<62), int64(1<<62))
-	f.Fuzz(func(t *testing.T, secret, code string, unix, lastStep int64) {
+	f.Add(rfcSecret, "251166", int64(57766336*30+10), int64(57766335), uint64(0))
+	f.Add(rfcSecret, "251166", int64(57766336*30+10), int64(57766337), uint64(2))
+	f.Add("jbsw y3dp ehpk 3pxp", "000000", int64(1700000000), int64(0), ^uint64(0))
+	f.Add("", "", int64(0), int64(0), uint64(0))
+	f.Add("JBSWY3DPEHPK3PXPA", "12345", int64(-1), int64(-1), uint64(7))
+	f.Add("ſſſſſſſſſſſſſſſſ", "١٢٣٤٥٦", int64(1<<62), int64(1<<62), uint64(1<<63))
+	f.Fuzz(func(t *testing.T, secret, code string, unix, last int64, unspent uint64) {
 		now := time.Unix(unix, 0)
-		step, r, err := Check(secret, code, now, lastStep)
+		spent := Spent{Last: last, Unspent: unspent}
+		step, r, err := Check(secret, code, now, spent)
 		if err != nil {
 			if r != Wrong || step != 0 {
 				t.Fatalf("error %v came with %d, %v", err, step, r)
@@ -519,11 +622,23 @@ func FuzzCheck(f *testing.F) {
 			if step < cur-1 || step > cur+1 {
 				t.Fatalf("%v step %d outside window around %d", r, step, cur)
 			}
-			if (r == Accepted) != (step > lastStep) {
-				t.Fatalf("%v step %d with lastStep %d", r, step, lastStep)
+			if (r == Accepted) == spent.Has(step) {
+				t.Fatalf("%v step %d with %+v", r, step, spent)
 			}
 			if c, _ := Code(secret, step); c != code {
 				t.Fatalf("%v step %d has code %s, not %s", r, step, c, code)
+			}
+			if r == Replayed {
+				for s := cur - 1; s <= cur+1; s++ {
+					if c, _ := Code(secret, s); c == code && !spent.Has(s) {
+						t.Fatalf("Replayed, but unspent step %d has code %s", s, code)
+					}
+				}
+				return
+			}
+			next, ok := spent.Add(step)
+			if !ok || !next.Has(step) {
+				t.Fatalf("Add(%d) to %+v = %+v, %v", step, spent, next, ok)
 			}
 		default:
 			t.Fatalf("unknown result %v", r)

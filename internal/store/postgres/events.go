@@ -71,6 +71,11 @@ func insertEventsFrom(guard string, first int) string {
 }
 
 // insertEvents records events unconditionally: in a batch whose decisions an earlier batch made.
+//
+// Every INSERT INTO events, this one and insertEventsFrom's inside other statements' CTEs, also
+// writes the events' webhook deliveries through the statement trigger events_webhook_outbox (the
+// outbox; see webhooks.go): a data-modifying CTE cannot hold another, so the trigger is what
+// reaches them all.
 var insertEvents = insertEventsFrom("", 1)
 
 // queueEvents queues the insert of events, if any, in b.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -36,8 +37,8 @@ func (db *DB) CreateProject(ctx context.Context, p auth.Project, key auth.Signin
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO projects (`+projectColumns+`) VALUES ($1, $2, $3, $4)`,
 			p.ID, p.SecretDigest, p.SealedPepper, ts(p.CreatedAt))
-		b.Queue(`INSERT INTO signing_keys (kid, project_id, sealed_private_key, jwk, created_at) VALUES ($1, $2, $3, $4, $5)`,
-			key.KID, p.ID, key.SealedPrivateKey, jwk, ts(key.CreatedAt))
+		key.ProjectID = p.ID
+		queueInsertSigningKey(b, key, jwk)
 		return tx.commitWith(ctx, b)
 	})
 }
@@ -74,7 +75,7 @@ func (db *DB) SigningKeys(ctx context.Context, projectID string) ([]auth.Signing
 	if !storable(projectID) {
 		return nil, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT kid, sealed_private_key, jwk, created_at FROM signing_keys WHERE project_id = $1 ORDER BY created_at DESC, kid DESC`, projectID)
+	rows, err := db.pool.Query(ctx, `SELECT kid, sealed_private_key, jwk, created_at, activates_at, retires_at FROM signing_keys WHERE project_id = $1 ORDER BY created_at DESC, kid DESC`, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -82,35 +83,38 @@ func (db *DB) SigningKeys(ctx context.Context, projectID string) ([]auth.Signing
 	var out []auth.SigningKey
 	for rows.Next() {
 		var (
-			k       = auth.SigningKey{ProjectID: projectID}
-			jwk     []byte
-			created pgtype.Timestamptz
+			k                           = auth.SigningKey{ProjectID: projectID}
+			jwk                         []byte
+			created, activates, retires pgtype.Timestamptz
 		)
-		if err := rows.Scan(&k.KID, &k.SealedPrivateKey, &jwk, &created); err != nil {
+		if err := rows.Scan(&k.KID, &k.SealedPrivateKey, &jwk, &created, &activates, &retires); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal(jwk, &k.JWK); err != nil {
 			return nil, err
 		}
-		k.CreatedAt = fromTS(created)
+		k.CreatedAt, k.ActivatesAt, k.RetiresAt = fromTS(created), fromTS(activates), fromTS(retires)
 		out = append(out, k)
 	}
 	return out, rows.Err()
 }
 
-const orgColumns = `o.id, o.project_id, o.name, o.slug, o.external_id, o.settings, o.created_at, o.updated_at`
+const orgColumns = `o.id, o.project_id, o.name, o.slug, o.external_id, o.settings, o.trusted_metadata, o.created_at, o.updated_at`
 
 func scanOrganization(r scanner) (auth.Organization, error) {
 	var (
-		o                auth.Organization
-		extID            pgtype.Text
-		settings         []byte
-		created, updated pgtype.Timestamptz
+		o                  auth.Organization
+		extID              pgtype.Text
+		settings, metadata []byte
+		created, updated   pgtype.Timestamptz
 	)
-	if err := r.Scan(&o.ID, &o.ProjectID, &o.Name, &o.Slug, &extID, &settings, &created, &updated); err != nil {
+	if err := r.Scan(&o.ID, &o.ProjectID, &o.Name, &o.Slug, &extID, &settings, &metadata, &created, &updated); err != nil {
 		return auth.Organization{}, err
 	}
 	if err := json.Unmarshal(settings, &o.OrganizationSettings); err != nil {
+		return auth.Organization{}, err
+	}
+	if err := json.Unmarshal(metadata, &o.TrustedMetadata); err != nil {
 		return auth.Organization{}, err
 	}
 	o.ExternalID = extID.String
@@ -118,16 +122,28 @@ func scanOrganization(r scanner) (auth.Organization, error) {
 	return o, nil
 }
 
+// organizationDocuments encodes an organization's two JSON columns: the settings, and apart
+// from them the trusted metadata (see auth.OrganizationSettings).
+func organizationDocuments(o *auth.Organization) (settings, metadata []byte, err error) {
+	if settings, err = json.Marshal(o.OrganizationSettings); err != nil {
+		return nil, nil, err
+	}
+	if metadata, err = json.Marshal(o.TrustedMetadata); err != nil {
+		return nil, nil, err
+	}
+	return settings, metadata, nil
+}
+
 // CreateOrganization is one INSERT: the unique constraints decide a race for a slug or an
 // external id, and the loser's violation becomes the domain error.
 func (db *DB) CreateOrganization(ctx context.Context, o auth.Organization) error {
-	settings, err := json.Marshal(o.OrganizationSettings)
+	settings, metadata, err := organizationDocuments(&o)
 	if err != nil {
 		return err
 	}
 	return db.retry(ctx, func() error {
-		_, err := db.pool.Exec(ctx, `INSERT INTO organizations (id, project_id, name, name_folded, slug, external_id, settings, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			o.ID, o.ProjectID, o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), settings, ts(o.CreatedAt), ts(o.UpdatedAt))
+		_, err := db.pool.Exec(ctx, `INSERT INTO organizations (id, project_id, name, name_folded, slug, external_id, settings, trusted_metadata, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			o.ID, o.ProjectID, o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), settings, metadata, ts(o.CreatedAt), ts(o.UpdatedAt))
 		return err
 	})
 }
@@ -173,13 +189,13 @@ func (db *DB) UpdateOrganization(ctx context.Context, projectID, id string, appl
 		if err := apply(&o); err != nil {
 			return err
 		}
-		settings, err := json.Marshal(o.OrganizationSettings)
+		settings, metadata, err := organizationDocuments(&o)
 		if err != nil {
 			return err
 		}
 		b = &pgx.Batch{}
-		b.Queue(`UPDATE organizations SET name = $1, name_folded = $2, slug = $3, external_id = $4, settings = $5, updated_at = $6 WHERE id = $7`,
-			o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), settings, ts(o.UpdatedAt), o.ID)
+		b.Queue(`UPDATE organizations SET name = $1, name_folded = $2, slug = $3, external_id = $4, settings = $5, trusted_metadata = $6, updated_at = $7 WHERE id = $8`,
+			o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), settings, metadata, ts(o.UpdatedAt), o.ID)
 		if err := tx.commitWith(ctx, b); err != nil {
 			return err
 		}
@@ -221,48 +237,150 @@ func jsonArray(key string) string {
 	return `jsonb_array_elements_text(CASE WHEN jsonb_typeof(o.settings -> '` + key + `') = 'array' THEN o.settings -> '` + key + `' ELSE '[]' END)`
 }
 
-// condition renders one validated filter. Values holding a NUL cannot equal or be part of a
-// stored value (PostgreSQL stores none), so they are dropped rather than sent.
-func (q *searchQuery) condition(f auth.OrganizationFilter) string {
-	values := make([]string, 0, len(f.Values))
-	for _, v := range f.Values {
+// Search builds a statement whose size does not grow with the request: the operands are grouped
+// by filter name, and each group becomes one condition with at most one parameter, an array.
+// PostgreSQL turns each EXISTS of an AND into a semi-join and plans the joins together, which
+// takes seconds at a hundred operands and minutes at a few hundred; grouped, the planner sees at
+// most one condition per filter name.
+
+// searchGroup is the operands of one filter name, in request order.
+type searchGroup struct {
+	name   string
+	lists  [][]string // a list filter's operands
+	values []string   // a substring filter's operands
+}
+
+// groupFilters groups filters by name, in the order each name first appears.
+func groupFilters(filters []auth.OrganizationFilter) []*searchGroup {
+	var groups []*searchGroup
+	byName := map[string]*searchGroup{}
+	for _, f := range filters {
+		g := byName[f.Name]
+		if g == nil {
+			g = &searchGroup{name: f.Name}
+			byName[f.Name] = g
+			groups = append(groups, g)
+		}
+		g.lists = append(g.lists, f.Values)
+		g.values = append(g.values, f.Value)
+	}
+	return groups
+}
+
+// storableValues keeps the values PostgreSQL can hold; the others (a NUL, invalid UTF-8) can
+// neither equal nor be part of a stored value, so they are dropped rather than sent.
+func storableValues(values []string) []string {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
 		if storable(v) {
-			values = append(values, v)
+			out = append(out, v)
 		}
 	}
-	switch f.Name {
-	case auth.FilterOrganizationIDs, auth.FilterOrganizationSlugs, auth.FilterMemberEmails, auth.FilterAllowedDomains, auth.FilterClaimedEmailDomains:
-		if len(values) == 0 {
-			return "FALSE" // an empty list matches nothing
-		}
-	case auth.FilterSlugFuzzy, auth.FilterNameFuzzy, auth.FilterMemberEmailFuzzy, auth.FilterAllowedDomainFuzzy:
-		if !storable(f.Value) {
-			return "FALSE"
-		}
+	return out
+}
+
+// union is every storable value of the lists.
+func union(lists [][]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, storableValues(l)...)
 	}
-	switch f.Name {
+	return out
+}
+
+// intersection is the storable values in every list.
+func intersection(lists [][]string) []string {
+	out := storableValues(lists[0])
+	for _, l := range lists[1:] {
+		in := make(map[string]bool, len(l))
+		for _, v := range l {
+			in[v] = true
+		}
+		out = slices.DeleteFunc(out, func(v string) bool { return !in[v] })
+	}
+	return out
+}
+
+// listMatch is the condition that o has a value of the list filter among anyOf, a text[]
+// expression.
+func listMatch(name, anyOf string) string {
+	switch name {
 	case auth.FilterOrganizationIDs:
-		return "o.id = ANY(" + q.arg(values) + "::text[])"
+		return "o.id = ANY(" + anyOf + ")"
 	case auth.FilterOrganizationSlugs:
-		return "o.slug = ANY(" + q.arg(values) + "::text[])"
-	case auth.FilterSlugFuzzy:
-		return "strpos(lower(o.slug), " + q.arg(f.Value) + ") > 0"
-	case auth.FilterNameFuzzy:
-		return "strpos(o.name_folded, " + q.arg(f.Value) + ") > 0"
+		return "o.slug = ANY(" + anyOf + ")"
 	case auth.FilterMemberEmails:
-		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND m.email = ANY(" + q.arg(values) + "::text[]))"
-	case auth.FilterMemberEmailFuzzy:
-		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND strpos(m.email, " + q.arg(f.Value) + ") > 0)"
+		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND m.email = ANY(" + anyOf + "))"
 	case auth.FilterAllowedDomains:
-		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " j(v) WHERE j.v = ANY(" + q.arg(values) + "::text[]))"
-	case auth.FilterClaimedEmailDomains:
-		return "EXISTS (SELECT 1 FROM " + jsonArray("claimed_email_domains") + " j(v) WHERE j.v = ANY(" + q.arg(values) + "::text[]))"
-	case auth.FilterAllowedDomainFuzzy:
-		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " j(v) WHERE strpos(j.v, " + q.arg(f.Value) + ") > 0)"
-	case auth.FilterMatchAll:
-		return "TRUE"
+		return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " d(v) WHERE d.v = ANY(" + anyOf + "))"
 	}
-	return "FALSE" // FilterMatchNone, and anything the domain did not validate
+	return "EXISTS (SELECT 1 FROM " + jsonArray("claimed_email_domains") + " d(v) WHERE d.v = ANY(" + anyOf + "))"
+}
+
+// substringMatch is the condition that o has a value of the substring filter containing sub, an
+// SQL expression.
+func substringMatch(name, sub string) string {
+	switch name {
+	case auth.FilterSlugFuzzy:
+		return "strpos(lower(o.slug), " + sub + ") > 0"
+	case auth.FilterNameFuzzy:
+		return "strpos(o.name_folded, " + sub + ") > 0"
+	case auth.FilterMemberEmailFuzzy:
+		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND strpos(m.email, " + sub + ") > 0)"
+	}
+	return "EXISTS (SELECT 1 FROM " + jsonArray("email_allowed_domains") + " d(v) WHERE strpos(d.v, " + sub + ") > 0)"
+}
+
+// condition renders a group as one condition: every operand matches (and) or some does.
+func (q *searchQuery) condition(g *searchGroup, and bool) (string, error) {
+	switch g.name {
+	case auth.FilterOrganizationIDs, auth.FilterOrganizationSlugs:
+		// An organization has one id and one slug: it is in every list when it is in their
+		// intersection.
+		if and {
+			return q.listCondition(g.name, intersection(g.lists)), nil
+		}
+		return q.listCondition(g.name, union(g.lists)), nil
+	case auth.FilterMemberEmails, auth.FilterAllowedDomains, auth.FilterClaimedEmailDomains:
+		if !and || len(g.lists) == 1 {
+			return q.listCondition(g.name, union(g.lists)), nil
+		}
+		// Every list must hold one of the organization's values, not necessarily the same one.
+		lists := make([][]string, len(g.lists))
+		for i, l := range g.lists {
+			if lists[i] = storableValues(l); len(lists[i]) == 0 {
+				return "FALSE", nil
+			}
+		}
+		b, err := json.Marshal(lists)
+		if err != nil {
+			return "", err
+		}
+		return "NOT EXISTS (SELECT 1 FROM jsonb_array_elements(" + q.arg(b) + "::jsonb) op(list) WHERE NOT " +
+			listMatch(g.name, "ARRAY(SELECT jsonb_array_elements_text(op.list))") + ")", nil
+	case auth.FilterSlugFuzzy, auth.FilterNameFuzzy, auth.FilterMemberEmailFuzzy, auth.FilterAllowedDomainFuzzy:
+		values := storableValues(g.values)
+		switch {
+		case and && len(values) < len(g.values), len(values) == 0:
+			return "FALSE", nil
+		case len(values) == 1:
+			return substringMatch(g.name, q.arg(values[0])), nil
+		case and:
+			return "NOT EXISTS (SELECT 1 FROM unnest(" + q.arg(values) + "::text[]) s(v) WHERE NOT " + substringMatch(g.name, "s.v") + ")", nil
+		}
+		return "EXISTS (SELECT 1 FROM unnest(" + q.arg(values) + "::text[]) s(v) WHERE " + substringMatch(g.name, "s.v") + ")", nil
+	case auth.FilterMatchAll:
+		return "TRUE", nil
+	}
+	return "FALSE", nil // FilterMatchNone, and anything the domain did not validate
+}
+
+// listCondition matches an organization with a value among values; none matches nothing.
+func (q *searchQuery) listCondition(name string, values []string) string {
+	if len(values) == 0 {
+		return "FALSE"
+	}
+	return listMatch(name, q.arg(values)+"::text[]")
 }
 
 // SearchOrganizations counts the matches and reads one page in one round trip.
@@ -273,13 +391,17 @@ func (db *DB) SearchOrganizations(ctx context.Context, projectID string, q auth.
 		page  auth.OrganizationPage
 	)
 	if len(q.Filters) > 0 {
-		conds := make([]string, len(q.Filters))
-		for i, f := range q.Filters {
-			conds[i] = "(" + sq.condition(f) + ")"
-		}
-		op := " AND "
-		if q.Operator == "OR" {
+		and, op := q.Operator != "OR", " AND "
+		if !and {
 			op = " OR "
+		}
+		var conds []string
+		for _, g := range groupFilters(q.Filters) {
+			c, err := sq.condition(g, and)
+			if err != nil {
+				return page, err
+			}
+			conds = append(conds, "("+c+")")
 		}
 		where += " AND (" + strings.Join(conds, op) + ")"
 	}

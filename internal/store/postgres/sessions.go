@@ -338,9 +338,10 @@ func (db *DB) UpdateIntermediateSession(ctx context.Context, projectID string, d
 }
 
 // Complete applies an auth.Completion in one transaction of two round trips; see its
-// documentation for the steps. The first batch locks the member and spends the proofs; its
-// callbacks check the results in the Completion's order (member, lock, code, TOTP step, session),
-// and any refusal rolls the whole batch back. The second writes the session, the member and the
+// documentation for the steps. The first batch locks the member and spends the proofs (a TOTP
+// step by reading the registration under a row lock); its callbacks check the results in the
+// Completion's order (member, lock, code, TOTP step, session), and any refusal rolls the whole
+// batch back. The second writes the registration's spent steps, the session, the member and the
 // events, and commits.
 func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, error) {
 	if !storable(c.MemberID) {
@@ -392,12 +393,24 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 				return row.Scan(&done.RemainingCodes)
 			})
 		}
+		var reg *auth.TOTPRegistration // with the step spent, to write back
 		if st := c.SpendTOTPStep; st != nil {
-			b.Queue(`UPDATE totp_registrations SET last_step = $1 WHERE id = $2 AND member_id = $3 AND last_step < $1`,
-				st.Step, st.RegistrationID, c.MemberID).Exec(func(tag pgconn.CommandTag) error {
-				if tag.RowsAffected() != 1 {
+			// The row lock is the single-use guarantee: of two transactions spending one step, the
+			// second waits for the first to commit, then reads its write and finds the step spent.
+			// (The member's lock above already orders them; this one does not rely on it.)
+			b.Queue(`SELECT `+totpColumns+` FROM totp_registrations t WHERE t.id = $1 AND t.member_id = $2 FOR NO KEY UPDATE`,
+				st.RegistrationID, c.MemberID).QueryRow(func(row pgx.Row) error {
+				r, err := scanTOTP(row)
+				if errors.Is(err, pgx.ErrNoRows) {
 					return tx.refuse(auth.ErrTOTPCodeAlreadyUsed)
 				}
+				if err != nil {
+					return err
+				}
+				if err := r.SpendStep(st.Step); err != nil {
+					return tx.refuse(err)
+				}
+				reg = &r
 				return nil
 			})
 		}
@@ -445,6 +458,10 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 		}
 		if err != nil {
 			return err
+		}
+		if reg != nil {
+			b.Queue(`UPDATE totp_registrations SET last_step = $1, unspent_steps = $2 WHERE id = $3`,
+				reg.LastStep, int64(reg.UnspentSteps), reg.ID)
 		}
 		before := m
 		if c.ApplyMember != nil {

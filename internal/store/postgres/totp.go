@@ -56,16 +56,18 @@ func newCodeArrays(codes []auth.RecoveryCode) (codeArrays, error) {
 	return a, nil
 }
 
-const totpColumns = `t.id, t.member_id, t.sealed_secret, t.sealed_codes, t.last_step, t.created_at`
+const totpColumns = `t.id, t.member_id, t.sealed_secret, t.sealed_codes, t.last_step, t.unspent_steps, t.created_at`
 
 func scanTOTP(r scanner) (auth.TOTPRegistration, error) {
 	var (
 		reg     auth.TOTPRegistration
+		unspent int64
 		created pgtype.Timestamptz
 	)
-	if err := r.Scan(&reg.ID, &reg.MemberID, &reg.SealedSecret, &reg.SealedCodes, &reg.LastStep, &created); err != nil {
+	if err := r.Scan(&reg.ID, &reg.MemberID, &reg.SealedSecret, &reg.SealedCodes, &reg.LastStep, &unspent, &created); err != nil {
 		return auth.TOTPRegistration{}, err
 	}
+	reg.UnspentSteps = uint64(unspent)
 	reg.CreatedAt = fromTS(created)
 	return reg, nil
 }
@@ -85,8 +87,9 @@ func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPReg
 	if err != nil {
 		return err
 	}
+	// bigint is signed: the step bits are stored as the int64 of the same bits.
 	args := append([]any{reg.ID, reg.MemberID, reg.SealedSecret, reg.SealedCodes, reg.LastStep, ts(reg.CreatedAt), projectID,
-		a.macs, a.positions, a.ids, a.usedAt}, ev.args()...)
+		a.macs, a.positions, a.ids, a.usedAt, int64(reg.UnspentSteps)}, ev.args()...)
 	return db.retry(ctx, func() error {
 		var n int
 		err := db.pool.QueryRow(ctx, createTOTP, args...).Scan(&n)
@@ -158,15 +161,15 @@ const registrationPK = `SELECT t.pk FROM totp_registrations t JOIN members m ON 
 // createTOTP inserts a registration for a member of the project, its codes, and its events
 // (guarded by the registration: no member, no events).
 var createTOTP = `WITH reg AS (
-		INSERT INTO totp_registrations (id, member_id, sealed_secret, sealed_codes, last_step, created_at)
-		SELECT $1, m.id, $3, $4, $5, $6 FROM members m WHERE m.id = $2 AND m.project_id = $7
+		INSERT INTO totp_registrations (id, member_id, sealed_secret, sealed_codes, last_step, unspent_steps, created_at)
+		SELECT $1, m.id, $3, $4, $5, $12, $6 FROM members m WHERE m.id = $2 AND m.project_id = $7
 		RETURNING pk
 	), codes AS (
 		INSERT INTO recovery_codes (registration_pk, mac, position, id, used_at)
 		SELECT reg.pk, c.mac, c.position, c.id, c.used_at
 		FROM reg, unnest($8::bytea[], $9::int[], $10::uuid[], $11::timestamptz[]) AS c (mac, position, id, used_at)
 	), ev AS (
-		` + insertEventsFrom("reg", 12) + `
+		` + insertEventsFrom("reg", 13) + `
 	)
 	SELECT count(*) FROM reg`
 
@@ -191,16 +194,40 @@ func scanCodes(rows pgx.Rows) ([]auth.RecoveryCode, error) {
 	return out, rows.Err()
 }
 
-func (db *DB) RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]auth.RecoveryCode, error) {
-	if !storable(registrationID) {
-		return nil, nil
+// RecoveryCodes reads the sealed set and its rows in one statement, so in one snapshot.
+func (db *DB) RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]byte, []auth.RecoveryCode, error) {
+	if !storable(projectID, registrationID) {
+		return nil, nil, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT c.mac, c.position, c.id, c.used_at FROM recovery_codes c WHERE c.registration_pk = (`+registrationPK+`) ORDER BY c.position`,
+	rows, err := db.pool.Query(ctx, `SELECT t.sealed_codes, c.mac, c.position, c.id, c.used_at
+		FROM totp_registrations t JOIN members m ON m.id = t.member_id
+		LEFT JOIN recovery_codes c ON c.registration_pk = t.pk
+		WHERE t.id = $1 AND m.project_id = $2 ORDER BY c.position`,
 		registrationID, projectID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return scanCodes(rows)
+	defer rows.Close()
+	var (
+		sealed []byte
+		codes  []auth.RecoveryCode
+	)
+	for rows.Next() {
+		var (
+			mac      []byte
+			position pgtype.Int4
+			id       pgtype.UUID
+			used     pgtype.Timestamptz
+		)
+		if err := rows.Scan(&sealed, &mac, &position, &id, &used); err != nil {
+			return nil, nil, err
+		}
+		if mac == nil {
+			continue // a registration without codes: the LEFT JOIN's empty row
+		}
+		codes = append(codes, auth.RecoveryCode{ID: codeIDString(id), Position: int(position.Int32), MAC: mac, UsedAt: fromTS(used)})
+	}
+	return sealed, codes, rows.Err()
 }
 
 // FindRecoveryCode is one primary-key probe: (registration, MAC).

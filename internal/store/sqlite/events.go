@@ -27,7 +27,8 @@ var eventInserts = func() [eventRowsPerInsert + 1]string {
 	return out
 }()
 
-// insertEvents writes events in the caller's transaction.
+// insertEvents writes events in the caller's transaction. Each row also writes its webhook
+// deliveries, through the trigger events_webhook_outbox (the outbox; see webhooks.go).
 func insertEvents(ctx context.Context, tx *txn, events []auth.Event) error {
 	for len(events) > 0 {
 		n := min(len(events), eventRowsPerInsert)

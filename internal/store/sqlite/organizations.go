@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sparekey/sparekey/internal/auth"
 )
@@ -37,9 +39,8 @@ func (db *DB) CreateProject(ctx context.Context, p auth.Project, key auth.Signin
 			p.ID, p.SecretDigest, p.SealedPepper, unix(p.CreatedAt)); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `INSERT INTO signing_keys (kid, project_id, sealed_private_key, jwk, created_at) VALUES (?, ?, ?, ?, ?)`,
-			key.KID, p.ID, key.SealedPrivateKey, string(jwk), unix(key.CreatedAt))
-		return err
+		key.ProjectID = p.ID
+		return insertSigningKey(ctx, tx, key, string(jwk))
 	})
 }
 
@@ -69,7 +70,7 @@ func (db *DB) Projects(ctx context.Context) ([]auth.Project, error) {
 }
 
 func (db *DB) SigningKeys(ctx context.Context, projectID string) ([]auth.SigningKey, error) {
-	rows, err := db.read.query(ctx, `SELECT kid, sealed_private_key, jwk, created_at FROM signing_keys WHERE project_id = ? ORDER BY created_at DESC, kid DESC`, projectID)
+	rows, err := db.read.query(ctx, `SELECT kid, sealed_private_key, jwk, created_at, activates_at, retires_at FROM signing_keys WHERE project_id = ? ORDER BY created_at DESC, kid DESC`, projectID)
 	if err != nil {
 		return nil, err
 	}
@@ -77,36 +78,39 @@ func (db *DB) SigningKeys(ctx context.Context, projectID string) ([]auth.Signing
 	var out []auth.SigningKey
 	for rows.Next() {
 		var (
-			k       = auth.SigningKey{ProjectID: projectID}
-			jwk     string
-			created sql.NullInt64
+			k                           = auth.SigningKey{ProjectID: projectID}
+			jwk                         string
+			created, activates, retires sql.NullInt64
 		)
-		if err := rows.Scan(&k.KID, &k.SealedPrivateKey, &jwk, &created); err != nil {
+		if err := rows.Scan(&k.KID, &k.SealedPrivateKey, &jwk, &created, &activates, &retires); err != nil {
 			return nil, err
 		}
 		if err := json.Unmarshal([]byte(jwk), &k.JWK); err != nil {
 			return nil, err
 		}
-		k.CreatedAt = fromUnix(created)
+		k.CreatedAt, k.ActivatesAt, k.RetiresAt = fromUnix(created), fromUnix(activates), fromUnix(retires)
 		out = append(out, k)
 	}
 	return out, rows.Err()
 }
 
-const orgColumns = `o.id, o.project_id, o.name, o.slug, o.external_id, o.settings, o.created_at, o.updated_at`
+const orgColumns = `o.id, o.project_id, o.name, o.slug, o.external_id, o.settings, o.trusted_metadata, o.created_at, o.updated_at`
 
 func scanOrganization(r scanner, extra ...any) (auth.Organization, error) {
 	var (
-		o                auth.Organization
-		extID            sql.NullString
-		settings         string
-		created, updated sql.NullInt64
+		o                  auth.Organization
+		extID              sql.NullString
+		settings, metadata string
+		created, updated   sql.NullInt64
 	)
-	dest := append([]any{&o.ID, &o.ProjectID, &o.Name, &o.Slug, &extID, &settings, &created, &updated}, extra...)
+	dest := append([]any{&o.ID, &o.ProjectID, &o.Name, &o.Slug, &extID, &settings, &metadata, &created, &updated}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return auth.Organization{}, err
 	}
 	if err := json.Unmarshal([]byte(settings), &o.OrganizationSettings); err != nil {
+		return auth.Organization{}, err
+	}
+	if err := json.Unmarshal([]byte(metadata), &o.TrustedMetadata); err != nil {
 		return auth.Organization{}, err
 	}
 	o.ExternalID = extID.String
@@ -135,8 +139,22 @@ func checkOrganizationUnique(ctx context.Context, tx *txn, o *auth.Organization)
 	return nil
 }
 
+// organizationDocuments encodes an organization's two JSON columns: the settings, and apart
+// from them the trusted metadata (see auth.OrganizationSettings).
+func organizationDocuments(o *auth.Organization) (settings, metadata string, err error) {
+	s, err := json.Marshal(o.OrganizationSettings)
+	if err != nil {
+		return "", "", err
+	}
+	m, err := json.Marshal(o.TrustedMetadata)
+	if err != nil {
+		return "", "", err
+	}
+	return string(s), string(m), nil
+}
+
 func (db *DB) CreateOrganization(ctx context.Context, o auth.Organization) error {
-	settings, err := json.Marshal(o.OrganizationSettings)
+	settings, metadata, err := organizationDocuments(&o)
 	if err != nil {
 		return err
 	}
@@ -144,8 +162,8 @@ func (db *DB) CreateOrganization(ctx context.Context, o auth.Organization) error
 		if err := checkOrganizationUnique(ctx, tx, &o); err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, `INSERT INTO organizations (id, project_id, name, name_folded, slug, external_id, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			o.ID, o.ProjectID, o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), string(settings), unix(o.CreatedAt), unix(o.UpdatedAt))
+		_, err := tx.exec(ctx, `INSERT INTO organizations (id, project_id, name, name_folded, slug, external_id, settings, trusted_metadata, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			o.ID, o.ProjectID, o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), settings, metadata, unix(o.CreatedAt), unix(o.UpdatedAt))
 		return err
 	})
 }
@@ -183,12 +201,12 @@ func (db *DB) UpdateOrganization(ctx context.Context, projectID, id string, appl
 		if err := checkOrganizationUnique(ctx, tx, &o); err != nil {
 			return err
 		}
-		settings, err := json.Marshal(o.OrganizationSettings)
+		settings, metadata, err := organizationDocuments(&o)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `UPDATE organizations SET name = ?, name_folded = ?, slug = ?, external_id = ?, settings = ?, updated_at = ? WHERE id = ?`,
-			o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), string(settings), unix(o.UpdatedAt), o.ID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE organizations SET name = ?, name_folded = ?, slug = ?, external_id = ?, settings = ?, trusted_metadata = ?, updated_at = ? WHERE id = ?`,
+			o.Name, auth.FoldCase(o.Name), o.Slug, nullString(o.ExternalID), settings, metadata, unix(o.UpdatedAt), o.ID); err != nil {
 			return err
 		}
 		out = o
@@ -210,59 +228,174 @@ func (db *DB) DeleteOrganization(ctx context.Context, projectID, id string) erro
 	})
 }
 
-// searchCondition renders one validated filter as SQL.
-func searchCondition(f auth.OrganizationFilter) (string, []any) {
-	in := func(n int) string { return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")" }
-	values := func() []any {
-		out := make([]any, len(f.Values))
-		for i, v := range f.Values {
-			out[i] = v
+// Search builds a statement whose size does not grow with the request: the operands are grouped
+// by filter name, and each group becomes one condition with at most one parameter, a JSON array
+// that SQL reads back with json_each. So neither a long list nor thousands of operands run into
+// SQLite's limits on bound parameters (32766) and expression depth (1000), and the planner
+// sees at most one condition per filter name.
+
+// searchGroup is the operands of one filter name, in request order.
+type searchGroup struct {
+	name   string
+	lists  [][]string // a list filter's operands
+	values []string   // a substring filter's operands
+}
+
+// groupFilters groups filters by name, in the order each name first appears.
+func groupFilters(filters []auth.OrganizationFilter) []*searchGroup {
+	var groups []*searchGroup
+	byName := map[string]*searchGroup{}
+	for _, f := range filters {
+		g := byName[f.Name]
+		if g == nil {
+			g = &searchGroup{name: f.Name}
+			byName[f.Name] = g
+			groups = append(groups, g)
 		}
-		return out
+		g.lists = append(g.lists, f.Values)
+		g.values = append(g.values, f.Value)
 	}
-	if len(f.Values) == 0 {
-		switch f.Name {
-		case auth.FilterOrganizationIDs, auth.FilterOrganizationSlugs, auth.FilterMemberEmails, auth.FilterAllowedDomains, auth.FilterClaimedEmailDomains:
-			return "0", nil // an empty list matches nothing
+	return groups
+}
+
+// bindable keeps the values JSON carries unchanged: encoding/json would replace the bytes of
+// invalid UTF-8, and the result might match. The value itself matches nothing, equal or part:
+// every stored value came through the JSON API, so it is valid UTF-8.
+func bindable(values []string) []string {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if utf8.ValidString(v) {
+			out = append(out, v)
 		}
 	}
-	switch f.Name {
+	return out
+}
+
+// union is every value of the lists (without invalid UTF-8).
+func union(lists [][]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, bindable(l)...)
+	}
+	return out
+}
+
+// intersection is the values in every list (without invalid UTF-8).
+func intersection(lists [][]string) []string {
+	out := bindable(lists[0])
+	for _, l := range lists[1:] {
+		in := make(map[string]bool, len(l))
+		for _, v := range l {
+			in[v] = true
+		}
+		out = slices.DeleteFunc(out, func(v string) bool { return !in[v] })
+	}
+	return out
+}
+
+// jsonArg binds v as one parameter, its JSON text.
+func jsonArg(v any) ([]any, error) {
+	b, err := json.Marshal(v)
+	return []any{string(b)}, err
+}
+
+// listMatch is the condition that o has a value of the list filter among the values of src, a
+// json_each table. IN over json_each(?) is built once per statement, as a temporary index.
+func listMatch(name, src string) string {
+	in := "IN (SELECT value FROM " + src + ")"
+	switch name {
 	case auth.FilterOrganizationIDs:
-		return "o.id IN " + in(len(f.Values)), values()
+		return "o.id " + in
 	case auth.FilterOrganizationSlugs:
-		return "o.slug IN " + in(len(f.Values)), values()
-	case auth.FilterSlugFuzzy:
-		return "instr(lower(o.slug), ?) > 0", []any{f.Value}
-	case auth.FilterNameFuzzy:
-		return "instr(o.name_folded, ?) > 0", []any{f.Value}
+		return "o.slug " + in
 	case auth.FilterMemberEmails:
-		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND m.email IN " + in(len(f.Values)) + ")", values()
-	case auth.FilterMemberEmailFuzzy:
-		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND instr(m.email, ?) > 0)", []any{f.Value}
+		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND m.email " + in + ")"
 	case auth.FilterAllowedDomains:
-		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') j WHERE j.value IN " + in(len(f.Values)) + ")", values()
-	case auth.FilterClaimedEmailDomains:
-		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.claimed_email_domains') j WHERE j.value IN " + in(len(f.Values)) + ")", values()
-	case auth.FilterAllowedDomainFuzzy:
-		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') j WHERE instr(j.value, ?) > 0)", []any{f.Value}
-	case auth.FilterMatchAll:
-		return "1", nil
+		return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') d WHERE d.value " + in + ")"
 	}
-	return "0", nil // FilterMatchNone, and anything the domain did not validate
+	return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.claimed_email_domains') d WHERE d.value " + in + ")"
+}
+
+// substringMatch is the condition that o has a value of the substring filter containing sub, an
+// SQL expression.
+func substringMatch(name, sub string) string {
+	switch name {
+	case auth.FilterSlugFuzzy:
+		return "instr(lower(o.slug), " + sub + ") > 0"
+	case auth.FilterNameFuzzy:
+		return "instr(o.name_folded, " + sub + ") > 0"
+	case auth.FilterMemberEmailFuzzy:
+		return "EXISTS (SELECT 1 FROM members m WHERE m.organization_id = o.id AND instr(m.email, " + sub + ") > 0)"
+	}
+	return "EXISTS (SELECT 1 FROM json_each(o.settings, '$.email_allowed_domains') d WHERE instr(d.value, " + sub + ") > 0)"
+}
+
+// condition renders the group as one condition: every operand matches (and) or some does.
+func (g *searchGroup) condition(and bool) (string, []any, error) {
+	switch g.name {
+	case auth.FilterOrganizationIDs, auth.FilterOrganizationSlugs:
+		// An organization has one id and one slug: it is in every list when it is in their
+		// intersection.
+		if and {
+			return listCondition(g.name, intersection(g.lists))
+		}
+		return listCondition(g.name, union(g.lists))
+	case auth.FilterMemberEmails, auth.FilterAllowedDomains, auth.FilterClaimedEmailDomains:
+		if !and || len(g.lists) == 1 {
+			return listCondition(g.name, union(g.lists))
+		}
+		// Every list must hold one of the organization's values, not necessarily the same one.
+		lists := make([][]string, len(g.lists))
+		for i, l := range g.lists {
+			if lists[i] = bindable(l); len(lists[i]) == 0 {
+				return "0", nil, nil
+			}
+		}
+		args, err := jsonArg(lists)
+		return "NOT EXISTS (SELECT 1 FROM json_each(?) op WHERE NOT " + listMatch(g.name, "json_each(op.value)") + ")", args, err
+	case auth.FilterSlugFuzzy, auth.FilterNameFuzzy, auth.FilterMemberEmailFuzzy, auth.FilterAllowedDomainFuzzy:
+		values := bindable(g.values)
+		switch {
+		case and && len(values) < len(g.values), len(values) == 0:
+			return "0", nil, nil
+		case len(values) == 1:
+			return substringMatch(g.name, "?"), []any{values[0]}, nil
+		}
+		args, err := jsonArg(values)
+		if and {
+			return "NOT EXISTS (SELECT 1 FROM json_each(?) s WHERE NOT " + substringMatch(g.name, "s.value") + ")", args, err
+		}
+		return "EXISTS (SELECT 1 FROM json_each(?) s WHERE " + substringMatch(g.name, "s.value") + ")", args, err
+	case auth.FilterMatchAll:
+		return "1", nil, nil
+	}
+	return "0", nil, nil // FilterMatchNone, and anything the domain did not validate
+}
+
+// listCondition matches an organization with a value among values; none matches nothing.
+func listCondition(name string, values []string) (string, []any, error) {
+	if len(values) == 0 {
+		return "0", nil, nil
+	}
+	args, err := jsonArg(values)
+	return listMatch(name, "json_each(?)"), args, err
 }
 
 func (db *DB) SearchOrganizations(ctx context.Context, projectID string, q auth.OrganizationQuery) (auth.OrganizationPage, error) {
 	where, args := "o.project_id = ?", []any{projectID}
 	if len(q.Filters) > 0 {
-		conds := make([]string, len(q.Filters))
-		for i, f := range q.Filters {
-			c, a := searchCondition(f)
-			conds[i] = "(" + c + ")"
-			args = append(args, a...)
-		}
-		op := " AND "
-		if q.Operator == "OR" {
+		and, op := q.Operator != "OR", " AND "
+		if !and {
 			op = " OR "
+		}
+		var conds []string
+		for _, g := range groupFilters(q.Filters) {
+			c, a, err := g.condition(and)
+			if err != nil {
+				return auth.OrganizationPage{}, err
+			}
+			conds = append(conds, "("+c+")")
+			args = append(args, a...)
 		}
 		where += " AND (" + strings.Join(conds, op) + ")"
 	}

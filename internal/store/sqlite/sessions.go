@@ -282,12 +282,20 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 			}
 		}
 		if st := c.SpendTOTPStep; st != nil {
-			res, err := tx.exec(ctx, `UPDATE totp_registrations SET last_step = ? WHERE id = ? AND member_id = ? AND last_step < ?`, st.Step, st.RegistrationID, m.ID, st.Step)
+			// The single writer makes this read-modify-write atomic: of two transactions spending
+			// one step, the second reads the first's write and finds the step spent.
+			reg, err := scanTOTP(tx.queryRow(ctx, `SELECT `+totpColumns+` FROM totp_registrations t WHERE t.id = ? AND t.member_id = ?`, st.RegistrationID, m.ID))
+			if errors.Is(err, sql.ErrNoRows) {
+				return auth.ErrTOTPCodeAlreadyUsed
+			}
 			if err != nil {
 				return err
 			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return auth.ErrTOTPCodeAlreadyUsed
+			if err := reg.SpendStep(st.Step); err != nil {
+				return err
+			}
+			if _, err := tx.exec(ctx, `UPDATE totp_registrations SET last_step = ?, unspent_steps = ? WHERE id = ?`, reg.LastStep, int64(reg.UnspentSteps), reg.ID); err != nil {
+				return err
 			}
 		}
 

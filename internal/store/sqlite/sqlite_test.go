@@ -126,7 +126,7 @@ func TestReopenedDatabaseKeepsItsData(t *testing.T) {
 	gotReg, err := db.TOTP(ctx, p.ID, m.ID)
 	must(t, err, "TOTP")
 	same(t, gotReg, reg, "registration")
-	gotCodes, err := db.RecoveryCodes(ctx, p.ID, reg.ID)
+	_, gotCodes, err := db.RecoveryCodes(ctx, p.ID, reg.ID)
 	must(t, err, "RecoveryCodes")
 	codes[1].UsedAt = now
 	same(t, gotCodes, codes, "recovery codes (one spent before closing)")

@@ -31,16 +31,18 @@ func codeIDString(b []byte) (string, error) {
 	return codeIDPrefix + u.String(), nil
 }
 
-const totpColumns = `t.id, t.member_id, t.sealed_secret, t.sealed_codes, t.last_step, t.created_at`
+const totpColumns = `t.id, t.member_id, t.sealed_secret, t.sealed_codes, t.last_step, t.unspent_steps, t.created_at`
 
 func scanTOTP(r scanner) (auth.TOTPRegistration, error) {
 	var (
 		reg     auth.TOTPRegistration
+		unspent int64
 		created sql.NullInt64
 	)
-	if err := r.Scan(&reg.ID, &reg.MemberID, &reg.SealedSecret, &reg.SealedCodes, &reg.LastStep, &created); err != nil {
+	if err := r.Scan(&reg.ID, &reg.MemberID, &reg.SealedSecret, &reg.SealedCodes, &reg.LastStep, &unspent, &created); err != nil {
 		return auth.TOTPRegistration{}, err
 	}
+	reg.UnspentSteps = uint64(unspent)
 	reg.CreatedAt = fromUnix(created)
 	return reg, nil
 }
@@ -72,8 +74,9 @@ func (db *DB) CreateTOTP(ctx context.Context, projectID string, reg auth.TOTPReg
 			return auth.ErrActiveTOTPExists
 		}
 		var pk int64
-		if err := tx.queryRow(ctx, `INSERT INTO totp_registrations (id, member_id, sealed_secret, sealed_codes, last_step, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING pk`,
-			reg.ID, reg.MemberID, reg.SealedSecret, reg.SealedCodes, reg.LastStep, unix(reg.CreatedAt)).Scan(&pk); err != nil {
+		// SQLite integers are signed: the step bits are stored as the int64 of the same bits.
+		if err := tx.queryRow(ctx, `INSERT INTO totp_registrations (id, member_id, sealed_secret, sealed_codes, last_step, unspent_steps, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING pk`,
+			reg.ID, reg.MemberID, reg.SealedSecret, reg.SealedCodes, reg.LastStep, int64(reg.UnspentSteps), unix(reg.CreatedAt)).Scan(&pk); err != nil {
 			return err
 		}
 		if err := insertCodes(ctx, tx, pk, codes); err != nil {
@@ -143,13 +146,40 @@ func scanCodes(rows *sql.Rows) ([]auth.RecoveryCode, error) {
 	return out, rows.Err()
 }
 
-func (db *DB) RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]auth.RecoveryCode, error) {
-	rows, err := db.read.query(ctx, `SELECT c.mac, c.position, c.id, c.used_at FROM recovery_codes c WHERE c.registration_pk = (`+registrationPK+`) ORDER BY c.position`,
+// RecoveryCodes reads the sealed set and its rows in one statement, so in one snapshot.
+func (db *DB) RecoveryCodes(ctx context.Context, projectID, registrationID string) ([]byte, []auth.RecoveryCode, error) {
+	rows, err := db.read.query(ctx, `SELECT t.sealed_codes, c.mac, c.position, c.id, c.used_at
+		FROM totp_registrations t JOIN members m ON m.id = t.member_id
+		LEFT JOIN recovery_codes c ON c.registration_pk = t.pk
+		WHERE t.id = ? AND m.project_id = ? ORDER BY c.position`,
 		registrationID, projectID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return scanCodes(rows)
+	defer rows.Close()
+	var (
+		sealed []byte
+		codes  []auth.RecoveryCode
+	)
+	for rows.Next() {
+		var (
+			mac, id  []byte
+			position sql.NullInt64
+			used     sql.NullInt64
+		)
+		if err := rows.Scan(&sealed, &mac, &position, &id, &used); err != nil {
+			return nil, nil, err
+		}
+		if mac == nil {
+			continue // a registration without codes: the LEFT JOIN's empty row
+		}
+		cid, err := codeIDString(id)
+		if err != nil {
+			return nil, nil, err
+		}
+		codes = append(codes, auth.RecoveryCode{ID: cid, Position: int(position.Int64), MAC: mac, UsedAt: fromUnix(used)})
+	}
+	return sealed, codes, rows.Err()
 }
 
 func (db *DB) FindRecoveryCode(ctx context.Context, projectID, registrationID string, mac []byte) (auth.RecoveryCode, error) {

@@ -263,7 +263,7 @@ var completeTests = []test{
 			t.Errorf("a Complete refused for its session spent a code: used %v", used)
 		}
 	}},
-	{"Complete advances the TOTP step only forwards", func(t *testing.T, f *fixture) {
+	{"Complete spends each TOTP step once, newer and older ones alike", func(t *testing.T, f *fixture) {
 		s := f.setupMFA(t, 1)
 		step := func(n int64) auth.Completion {
 			return auth.Completion{
@@ -284,12 +284,15 @@ var completeTests = []test{
 			last int64
 		}{
 			{1000, auth.ErrTOTPCodeAlreadyUsed, 1000}, // the stored last step itself
-			{999, auth.ErrTOTPCodeAlreadyUsed, 1000},
+			{999, auth.ErrTOTPCodeAlreadyUsed, 1000},  // a stored LastStep alone spends every step up to it
 			{1001, nil, 1001},
 			{1001, auth.ErrTOTPCodeAlreadyUsed, 1001},
 			{1000, auth.ErrTOTPCodeAlreadyUsed, 1001},
 			{1005, nil, 1005},
+			{1003, nil, 1005}, // skipped by the move to 1005, never spent
 			{1003, auth.ErrTOTPCodeAlreadyUsed, 1005},
+			{1004, nil, 1005},
+			{1001, auth.ErrTOTPCodeAlreadyUsed, 1005},
 		} {
 			_, err := f.store.Complete(f.ctx, step(tc.step))
 			wantErr(t, err, tc.want, "Complete with step "+strconv.FormatInt(tc.step, 10))
@@ -297,8 +300,8 @@ var completeTests = []test{
 				t.Errorf("after step %d: LastStep %d, want %d", tc.step, got, tc.last)
 			}
 		}
-		if n := len(f.sessionIDs(t, s.m)); n != 2 {
-			t.Errorf("%d sessions, want 2 (one per accepted step)", n)
+		if n := len(f.sessionIDs(t, s.m)); n != 4 {
+			t.Errorf("%d sessions, want 4 (one per accepted step)", n)
 		}
 	}},
 	{"Complete refuses a locked member when asked and spends nothing", func(t *testing.T, f *fixture) {

@@ -286,7 +286,7 @@ func (f *fixture) reread(t *testing.T, m auth.Member) auth.Member {
 // codesOf returns the registration's codes as the store has them now.
 func (f *fixture) codesOf(t *testing.T, reg auth.TOTPRegistration) []auth.RecoveryCode {
 	t.Helper()
-	codes, err := f.store.RecoveryCodes(f.ctx, f.project.ID, reg.ID)
+	_, codes, err := f.store.RecoveryCodes(f.ctx, f.project.ID, reg.ID)
 	must(t, err, "RecoveryCodes")
 	return codes
 }

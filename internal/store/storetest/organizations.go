@@ -141,7 +141,7 @@ var organizationTests = []test{
 			_, err = f.store.FindRecoveryCode(f.ctx, f.project.ID, ref, randomBytes(32))
 			wantErr(t, err, auth.ErrRecoveryCodeRejected, what("FindRecoveryCode"))
 			wantErr(t, f.store.ReplaceRecoveryCodes(f.ctx, f.project.ID, ref, nil, newCodes(1)), auth.ErrTOTPNotFound, what("ReplaceRecoveryCodes"))
-			if codes, err := f.store.RecoveryCodes(f.ctx, f.project.ID, ref); err != nil || len(codes) != 0 {
+			if _, codes, err := f.store.RecoveryCodes(f.ctx, f.project.ID, ref); err != nil || len(codes) != 0 {
 				t.Errorf("%s = %d codes, %v; want none", what("RecoveryCodes"), len(codes), err)
 			}
 			_, err = f.store.Session(f.ctx, f.project.ID, ref, f.now)
@@ -333,7 +333,7 @@ func (f *fixture) wantMemberGone(t *testing.T, m auth.Member, reg auth.TOTPRegis
 	wantErr(t, err, auth.ErrNoPassword, "Password after delete")
 	_, err = f.store.TOTP(f.ctx, p, m.ID)
 	wantErr(t, err, auth.ErrTOTPNotFound, "TOTP after delete")
-	codes, err := f.store.RecoveryCodes(f.ctx, p, reg.ID)
+	_, codes, err := f.store.RecoveryCodes(f.ctx, p, reg.ID)
 	must(t, err, "RecoveryCodes after delete")
 	if len(codes) != 0 {
 		t.Errorf("RecoveryCodes after delete = %d codes, want none", len(codes))

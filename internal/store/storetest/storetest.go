@@ -77,15 +77,19 @@ var groups = []group{
 	{"Projects", projectTests},
 	{"Organizations", organizationTests},
 	{"Search", searchTests},
+	{"SearchLimits", searchLimitTests},
 	{"Members", memberTests},
 	{"Passwords", passwordTests},
 	{"TOTP", totpTests},
+	{"TOTPSteps", totpStepTests},
 	{"IntermediateSessions", istTests},
 	{"Sessions", sessionTests},
 	{"Complete", completeTests},
 	{"FailedAttempts", failedAttemptTests},
 	{"Atomicity", atomicityTests},
 	{"Events", eventTests},
+	{"Keys", keyTests},
+	{"Webhooks", webhookTests},
 }
 
 // fixture is one test's store with a project in it and the clock the test controls.

@@ -20,7 +20,11 @@ CREATE TABLE signing_keys (
                        CONSTRAINT signing_keys_project_fk REFERENCES projects (id) ON DELETE CASCADE,
     sealed_private_key bytea NOT NULL,
     jwk                jsonb NOT NULL,
-    created_at         timestamptz NOT NULL
+    created_at         timestamptz NOT NULL,
+    -- signs from then on (NULL: from created_at); published and verifying from created_at
+    activates_at       timestamptz,
+    -- replaced: verifies and stays published until then (NULL: not replaced)
+    retires_at         timestamptz
 );
 CREATE INDEX signing_keys_project ON signing_keys (project_id, created_at);
 
@@ -37,6 +41,8 @@ CREATE TABLE organizations (
     slug        text NOT NULL,
     external_id text,
     settings    jsonb NOT NULL,
+    -- kept out of settings, as in SQLite, where search's json_each would parse it
+    trusted_metadata jsonb NOT NULL,
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
     CONSTRAINT organizations_slug UNIQUE (project_id, slug),
@@ -74,7 +80,10 @@ CREATE TABLE passwords (
 -- pk is a compact internal key: ten recovery codes per member refer to it.
 CREATE TABLE totp_registrations (
     pk            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- the TOTP steps accepted so far (auth.TOTPRegistration): all up to last_step but those of
+    -- the 64 below it whose bit is set in unspent_steps (a uint64 stored as its int64 bits)
     last_step     bigint NOT NULL DEFAULT 0,
+    unspent_steps bigint NOT NULL DEFAULT 0,
     created_at    timestamptz NOT NULL,
     id            text COLLATE "C" NOT NULL CONSTRAINT totp_registrations_id UNIQUE,
     member_id     text COLLATE "C" NOT NULL CONSTRAINT totp_registrations_member UNIQUE
@@ -143,3 +152,62 @@ CREATE TABLE events (
     CONSTRAINT events_pkey PRIMARY KEY (project_id, created_at, id)
 );
 CREATE INDEX events_member ON events (project_id, member_id, created_at, id);
+
+-- Webhook endpoints. The signing secret is sealed under the master key, bound to project and
+-- webhook id. An empty event_types means every type.
+CREATE TABLE webhooks (
+    id            text COLLATE "C" PRIMARY KEY,
+    project_id    text COLLATE "C" NOT NULL
+                  CONSTRAINT webhooks_project_fk REFERENCES projects (id) ON DELETE CASCADE,
+    url           text NOT NULL,
+    event_types   text[] NOT NULL,
+    sealed_secret bytea NOT NULL,
+    created_at    timestamptz NOT NULL
+);
+CREATE INDEX webhooks_project ON webhooks (project_id, created_at, id);
+
+-- The webhook outbox: one row per event and matching webhook, written by the trigger below in
+-- the statement that writes the event. Delivery times (next_attempt_at, claimed_until,
+-- last_attempt_at, finished_at) keep milliseconds: retries back off from 100 ms in tests.
+-- No foreign key to webhooks: deleting a webhook deletes its rows itself, and an event written
+-- while that happens must not fail its action on the key check; the dispatchers claim rows of
+-- existing webhooks only. A row is leased by one replica at a time (claim, claimed_until), taken
+-- with FOR UPDATE SKIP LOCKED.
+CREATE TABLE webhook_deliveries (
+    webhook_id       text COLLATE "C" NOT NULL,
+    event_id         text COLLATE "C" NOT NULL,
+    project_id       text COLLATE "C" NOT NULL,
+    event_created_at timestamptz NOT NULL,
+    state            text NOT NULL DEFAULT 'pending'
+                     CONSTRAINT webhook_deliveries_state CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL,
+    claim            text,
+    claimed_until    timestamptz,
+    last_attempt_at  timestamptz,
+    last_status      integer,
+    last_error       text,
+    finished_at      timestamptz,
+    CONSTRAINT webhook_deliveries_pkey PRIMARY KEY (webhook_id, event_id)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at) WHERE state <> 'pending';
+CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, event_created_at, event_id);
+
+-- Every statement that writes events writes their deliveries too, whichever store method and
+-- CTE it comes from: one INSERT … SELECT per statement over the events it inserted. A project
+-- without webhooks costs one index probe per statement. search_path is fixed to the schema the
+-- migration ran in, so the function finds its tables whatever the session's search_path.
+CREATE FUNCTION webhook_outbox() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
+BEGIN
+    INSERT INTO webhook_deliveries (webhook_id, event_id, project_id, event_created_at, next_attempt_at)
+    SELECT w.id, e.id, e.project_id, e.created_at, e.created_at
+    FROM new_events e JOIN webhooks w ON w.project_id = e.project_id
+    WHERE cardinality(w.event_types) = 0 OR e.type = ANY (w.event_types);
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER events_webhook_outbox AFTER INSERT ON events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION webhook_outbox();
