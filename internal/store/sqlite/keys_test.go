@@ -1,0 +1,61 @@
+package sqlite
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/sparekey/sparekey/internal/auth"
+)
+
+// TestEverySealedColumnIsRotated holds the schema to master-key rotation: every column whose
+// name starts with "sealed" is in this store's table of sealed columns, under the auth name of
+// the same table and column, and that table names exactly the columns auth rotates. A new
+// sealed column fails here until it is one line in sealedColumns (and in auth's).
+func TestEverySealedColumnIsRotated(t *testing.T) {
+	ctx := t.Context()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "sparekey.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.read.db.QueryContext(ctx, `SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c
+		WHERE m.type = 'table' AND c.name LIKE 'sealed%' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var inSchema []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		inSchema = append(inSchema, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var registered []string
+	for name, c := range sealedColumns {
+		if string(name) != c.table+"."+c.value {
+			t.Errorf("sealedColumns[%q] is %s.%s", name, c.table, c.value)
+		}
+		registered = append(registered, string(name))
+	}
+	slices.Sort(registered)
+	if !slices.Equal(inSchema, registered) {
+		t.Errorf("sealed columns of the schema: %q\nin sealedColumns: %q", inSchema, registered)
+	}
+	var rotated []string
+	for _, c := range auth.SealedColumns() {
+		rotated = append(rotated, string(c))
+	}
+	slices.Sort(rotated)
+	if !slices.Equal(rotated, registered) {
+		t.Errorf("auth.SealedColumns(): %q\nin sealedColumns: %q", rotated, registered)
+	}
+}
