@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,7 +25,6 @@ import (
 	"github.com/sparekey/sparekey/internal/api"
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
-	"github.com/sparekey/sparekey/internal/store/sqlite"
 	"github.com/sparekey/sparekey/internal/totp"
 )
 
@@ -75,13 +73,14 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// testServer is a real sparekey API on a temp SQLite file, reached over HTTP with one
-// project's credentials.
+// testServer is a real sparekey API on the test backend's store (a temp SQLite file, or a
+// PostgreSQL schema of its own when SPAREKEY_TEST_API_BACKEND=postgres), reached over HTTP with
+// one project's credentials.
 type testServer struct {
 	URL     string
 	Handler http.Handler // the same API, for in-process calls (fuzzing, raw request lines)
 	Svc     *auth.Service
-	DB      *sqlite.DB
+	DB      api.TestStore
 	Keys    *secret.Keyring
 	Clock   *testClock
 	Logs    *logBuffer
@@ -91,12 +90,7 @@ type testServer struct {
 }
 
 // scope is what a server needs from its owner: a test, or the suite (sharedServer).
-type scope interface {
-	Helper()
-	Fatal(args ...any)
-	Cleanup(func())
-	TempDir() string
-}
+type scope = api.StoreOwner
 
 // newTestServer starts a server owned by t. Starting one costs over a second under -race (an RSA
 // key and a bcrypt decoy), so the suite shares one (sharedServer) and keeps tests apart with
@@ -104,14 +98,7 @@ type scope interface {
 func newTestServer(t scope) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sparekey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := api.OpenTestStore(t)
 	master := make([]byte, secret.MasterKeySize)
 	rand.Read(master)
 	keys, err := secret.NewKeyring(master)
@@ -181,6 +168,11 @@ var (
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// A backend that cannot be had fails the run once, up front, rather than in every test.
+	if _, err := api.StoreBackendOfEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "internal/api tests:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	theSuite.close()
 	os.Exit(code)

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -33,18 +32,13 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/postgres"
-	"github.com/sparekey/sparekey/internal/store/sqlite"
 )
 
 // The operations side of the API: /healthz, /readyz, /metrics, /openapi.json and the request
 // log. The helpers here carry an ops prefix; the Stytch endpoints' tests have their own harness.
 
 // opsStore is a store the way serve holds one.
-type opsStore interface {
-	auth.Store
-	api.Database
-	api.PoolReporter
-}
+type opsStore = api.TestStore
 
 // opsEnv is a real sparekey API with metrics and the database readiness checks, on a store of
 // the test's choosing, reached over HTTP.
@@ -89,21 +83,6 @@ func (l *opsLogs) lines(t testing.TB, msg string) []map[string]any {
 		}
 	}
 	return out
-}
-
-// opsSQLite opens a migrated store on a temp SQLite file.
-func opsSQLite(t testing.TB) *sqlite.DB {
-	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sparekey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }
 
 // opsServe starts the API on store with a fresh master key and project. cfg tunes the domain.
@@ -289,7 +268,7 @@ func (e *opsEnv) opsScrape(t testing.TB) map[string]float64 {
 // TestOpsEndpoints: the operations routes need no credentials, answer JSON, and a wrong method
 // gets the JSON 405 like every route.
 func TestOpsEndpoints(t *testing.T) {
-	e := opsServe(t, opsSQLite(t), auth.DefaultConfig())
+	e := opsServe(t, api.OpenTestStore(t), auth.DefaultConfig())
 	for _, c := range []struct {
 		method, path string
 		status       int
@@ -316,7 +295,10 @@ func TestOpsEndpoints(t *testing.T) {
 // its schema is not this binary's, or the master key cannot open its data, and 200 again once
 // the cause is undone. /healthz stays 200 throughout: the process is fine.
 func TestReadinessFlips(t *testing.T) {
-	db := opsSQLite(t)
+	if api.StoreBackend(t) != api.BackendSQLite {
+		t.Skip("SQLite only: it moves the database file away and rewrites its PRAGMA user_version; TestReadinessFlipsPostgres flips readiness on PostgreSQL")
+	}
+	db := api.OpenTestSQLite(t)
 	e := opsServe(t, db, auth.DefaultConfig())
 	e.opsEnroll(t, "Ready") // the key check has a project, organization and codes to open
 	e.opsWantReady(t, "at start")
@@ -370,7 +352,8 @@ func TestReadinessFlips(t *testing.T) {
 }
 
 // TestReadinessFlipsPostgres: the PostgreSQL store behind a TCP proxy that the test cuts and
-// restores, the way a network partition or a database restart looks to a replica.
+// restores, the way a network partition or a database restart looks to a replica; then a schema
+// of another version and a wrong master key, as TestReadinessFlips has them on SQLite.
 func TestReadinessFlipsPostgres(t *testing.T) {
 	url := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
 	if url == "" {
@@ -402,6 +385,38 @@ func TestReadinessFlipsPostgres(t *testing.T) {
 	}
 	proxy.restore(t)
 	e.opsWantReady(t, "with the database back")
+
+	// The other two checks, as TestReadinessFlips makes them fail on SQLite: this is the
+	// readiness test of the suite's PostgreSQL run.
+	t.Run("schema of another version", func(t *testing.T) {
+		ctx := context.Background()
+		conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig.Copy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		current, _, err := db.SchemaVersion(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As a newer sparekey would leave it.
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, current+1); err != nil {
+			t.Fatal(err)
+		}
+		r := e.do(t, "GET", "/readyz", nil, false)
+		if _, err := conn.Exec(ctx, `DELETE FROM schema_migrations WHERE version = $1`, current+1); err != nil {
+			t.Fatal(err)
+		}
+		e.opsWantUnready(t, r, "schema")
+		e.opsWantReady(t, "with the schema version back")
+	})
+
+	t.Run("wrong master key", func(t *testing.T) {
+		wrong := &opsEnv{Store: db, Master: make([]byte, secret.MasterKeySize), ProjectID: e.ProjectID, Secret: e.Secret}
+		rand.Read(wrong.Master)
+		opsStart(t, wrong, auth.DefaultConfig())
+		wrong.opsWantUnready(t, wrong.do(t, "GET", "/readyz", nil, false), "keys")
+	})
 }
 
 func (e *opsEnv) opsWantReady(t testing.TB, when string) {
@@ -542,7 +557,7 @@ func (p *opsProxy) restore(t testing.TB) {
 func TestMetricsCount(t *testing.T) {
 	cfg := auth.DefaultConfig()
 	cfg.Lock.Threshold = 2
-	e := opsServe(t, opsSQLite(t), cfg)
+	e := opsServe(t, api.OpenTestStore(t), cfg)
 	before := e.opsScrape(t)
 	m := e.opsEnroll(t, "Metrics") // org, member, password migrate, TOTP create: 10 codes issued
 
@@ -598,7 +613,8 @@ func TestMetricsCount(t *testing.T) {
 			t.Errorf("%s moved by %v, want %v", c.series, got, c.delta)
 		}
 	}
-	for _, pool := range []string{"sqlite_write", "sqlite_read"} {
+	pools := map[string][]string{api.BackendSQLite: {"sqlite_write", "sqlite_read"}, api.BackendPostgres: {"postgres"}}[api.StoreBackend(t)]
+	for _, pool := range pools {
 		if n, ok := after[`sparekey_db_pool_max_open_connections{pool="`+pool+`"}`]; !ok || n < 1 {
 			t.Errorf("no pool size for %s: %v", pool, n)
 		}
@@ -615,7 +631,7 @@ func TestMetricsCount(t *testing.T) {
 // request named the organization by slug); never a code, token, secret or password. Probes log
 // at debug.
 func TestRequestLogLine(t *testing.T) {
-	e := opsServe(t, opsSQLite(t), auth.DefaultConfig())
+	e := opsServe(t, api.OpenTestStore(t), auth.DefaultConfig())
 	m := e.opsEnroll(t, "Logged")
 	ist := e.opsIST(t, m)
 	got := e.call(t, "POST", "/v1/b2b/recovery_codes/recover", opsRecoverBody(m, m.Codes[0], ist))
@@ -674,7 +690,7 @@ func TestRequestLogLine(t *testing.T) {
 // pattern is documented and every documented operation is registered, every path parameter is
 // declared, every $ref resolves, and every operation says what 200 returns.
 func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
-	e := opsServe(t, opsSQLite(t), auth.DefaultConfig())
+	e := opsServe(t, api.OpenTestStore(t), auth.DefaultConfig())
 	r := e.do(t, "GET", "/openapi.json", nil, false)
 	var doc struct {
 		OpenAPI    string                                `json:"openapi"`
@@ -784,7 +800,7 @@ func opsResolve(doc any, ref string) any {
 // endpoints, and its Organization, Member and MemberSession components, to what the handlers
 // send: the same field names, every one of them required, and the JSON type of each field.
 func TestOpenAPIRecoveryCodeSchemas(t *testing.T) {
-	e := opsServe(t, opsSQLite(t), auth.DefaultConfig())
+	e := opsServe(t, api.OpenTestStore(t), auth.DefaultConfig())
 	var doc map[string]any
 	if err := json.Unmarshal(e.do(t, "GET", "/openapi.json", nil, false).Raw, &doc); err != nil {
 		t.Fatal(err)
