@@ -71,17 +71,32 @@ type sessionBase struct {
 	token    string   // the session token sent, echoed back; "" when named by JWT
 }
 
+// readAhead is an intermediate session a call read ahead with its other rows (Store.CodeOwner):
+// when done, ist is the session of the token sent, nil when there is none.
+type readAhead struct {
+	ist  *IntermediateSession
+	done bool
+}
+
 // resolveSessionArgs checks the one session argument sent (if any) against the organization and
 // member of the call (§6.0.1). It reads only; nothing is consumed until the call succeeds.
-func (s *Service) resolveSessionArgs(ctx context.Context, ps *projectState, org *Organization, m *Member, a SessionArgs, now time.Time) (sessionBase, error) {
+func (s *Service) resolveSessionArgs(ctx context.Context, ps *projectState, org *Organization, m *Member, a SessionArgs, now time.Time, ahead readAhead) (sessionBase, error) {
 	switch {
 	case a.IntermediateSessionToken != "":
 		if !secret.IsToken(a.IntermediateSessionToken) {
 			return sessionBase{}, ErrISTNotFound
 		}
-		ist, err := s.store.IntermediateSession(ctx, ps.Project.ID, secret.Digest(a.IntermediateSessionToken), now)
-		if err != nil {
-			return sessionBase{}, err
+		var ist IntermediateSession
+		switch {
+		case ahead.done && ahead.ist == nil:
+			return sessionBase{}, ErrISTNotFound
+		case ahead.done:
+			ist = *ahead.ist
+		default:
+			var err error
+			if ist, err = s.store.IntermediateSession(ctx, ps.Project.ID, secret.Digest(a.IntermediateSessionToken), now); err != nil {
+				return sessionBase{}, err
+			}
 		}
 		if ist.OrganizationID != org.ID {
 			return sessionBase{}, ErrISTForOtherOrganization

@@ -153,7 +153,7 @@ func (s *Service) AuthenticatePassword(ctx context.Context, projectID string, in
 		return Authenticated{}, ErrWrongEmailOrPassword
 	}
 	m.settleLock(now)
-	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now)
+	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now, readAhead{})
 	if err != nil {
 		return Authenticated{}, err
 	}

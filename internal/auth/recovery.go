@@ -33,86 +33,91 @@ type RecoveryCodes struct {
 // storage policy, and for a set issued under it, there is nothing to show:
 // ErrRecoveryCodesNotRetrievable.
 func (s *Service) GetRecoveryCodes(ctx context.Context, projectID string, ref MemberRef) (RecoveryCodes, error) {
-	ps, org, m, reg, err := s.codeOwner(ctx, projectID, ref)
+	// The set and the state of its codes come from one snapshot, with the member: a rotate
+	// committing meanwhile must not pair the old set's display strings with the new set's rows.
+	_, owner, err := s.codeOwner(ctx, projectID, ref, CodeOwnerQuery{UnusedCodes: true})
 	if err != nil {
 		return RecoveryCodes{}, err
 	}
+	reg, m := owner.Registration, &owner.Member
 	// The policy is the deployment's promise that codes are never shown after issue, so it also
 	// covers sets sealed before it was turned on.
 	if s.cfg.CodeStorage == CodeStorageStrict || reg.SealedCodes == nil {
 		return RecoveryCodes{}, ErrRecoveryCodesNotRetrievable
 	}
-	// The set and its rows come from one snapshot: the set read with the registration above may
-	// already have been replaced by a rotate.
-	var codes []RecoveryCode
-	reg.SealedCodes, codes, err = s.store.RecoveryCodes(ctx, ps.Project.ID, reg.ID)
+	shown, err := s.openCodeSet(m.ID, *reg)
 	if err != nil {
 		return RecoveryCodes{}, err
 	}
-	if reg.SealedCodes == nil {
-		return RecoveryCodes{}, ErrRecoveryCodesNotRetrievable
-	}
-	shown, err := s.openCodeSet(m.ID, reg)
-	if err != nil {
-		return RecoveryCodes{}, err
-	}
-	unused := []string{}
-	for _, c := range codes {
-		if c.UsedAt.IsZero() && c.Position < len(shown) {
-			unused = append(unused, shown[c.Position])
+	unused := make([]string, 0, len(owner.UnusedPositions))
+	for _, p := range owner.UnusedPositions {
+		if p < len(shown) {
+			unused = append(unused, shown[p])
 		}
 	}
-	read := memberEvent(ctx, EventRecoveryCodesRead, s.now(), &m, map[string]any{"totp_registration_id": reg.ID, "count": len(unused)})
+	read := memberEvent(ctx, EventRecoveryCodesRead, s.now(), m, map[string]any{"totp_registration_id": reg.ID, "count": len(unused)})
 	if err := s.store.RecordEvents(ctx, read); err != nil {
 		return RecoveryCodes{}, err
 	}
-	return RecoveryCodes{Organization: org, Member: m, Codes: unused}, nil
+	return RecoveryCodes{Organization: owner.Organization, Member: owner.Member, Codes: unused}, nil
 }
 
 // RotateRecoveryCodes replaces the member's whole set with ten new codes. Sessions, the lock and
 // the failure counter are untouched.
 func (s *Service) RotateRecoveryCodes(ctx context.Context, projectID string, ref MemberRef) (RecoveryCodes, error) {
-	ps, org, m, reg, err := s.codeOwner(ctx, projectID, ref)
+	ps, owner, err := s.codeOwner(ctx, projectID, ref, CodeOwnerQuery{})
 	if err != nil {
 		return RecoveryCodes{}, err
 	}
+	reg, m := owner.Registration, &owner.Member
 	shown, err := secret.NewRecoveryCodes(codesPerSet, s.cfg.CodeSymbols)
 	if err != nil {
 		return RecoveryCodes{}, err
 	}
 	sealed, codes := s.codeSet(ps, m.ID, reg.ID, shown)
-	rotated := memberEvent(ctx, EventRecoveryCodesRotated, s.now(), &m, map[string]any{"totp_registration_id": reg.ID, "count": len(codes)})
+	rotated := memberEvent(ctx, EventRecoveryCodesRotated, s.now(), m, map[string]any{"totp_registration_id": reg.ID, "count": len(codes)})
 	if err := s.store.ReplaceRecoveryCodes(ctx, ps.Project.ID, reg.ID, sealed, codes, rotated); err != nil {
 		if isType(err, ErrTOTPNotFound) {
 			return RecoveryCodes{}, ErrNoRecoveryCodeFactor
 		}
 		return RecoveryCodes{}, err
 	}
-	return RecoveryCodes{Organization: org, Member: m, Codes: shown}, nil
+	return RecoveryCodes{Organization: owner.Organization, Member: owner.Member, Codes: shown}, nil
 }
 
-// codeOwner resolves the member whose codes GET and rotate act on, and its registration.
-func (s *Service) codeOwner(ctx context.Context, projectID string, ref MemberRef) (*projectState, Organization, Member, TOTPRegistration, error) {
-	var (
-		org Organization
-		m   Member
-		reg TOTPRegistration
-	)
+// codeOwner resolves the member whose codes GET and rotate act on, with its registration and
+// what q asks for besides (q's refs and time are filled in here), in one read.
+func (s *Service) codeOwner(ctx context.Context, projectID string, ref MemberRef, q CodeOwnerQuery) (*projectState, CodeOwner, error) {
 	if err := ref.validate(); err != nil {
-		return nil, org, m, reg, err
+		return nil, CodeOwner{}, err
 	}
 	ps, err := s.project(ctx, projectID)
 	if err != nil {
-		return nil, org, m, reg, err
+		return nil, CodeOwner{}, err
 	}
-	if org, m, err = s.orgMember(ctx, ps, ref.OrganizationID, ref.MemberID); err != nil {
-		return nil, org, m, reg, err
+	owner, err := s.resolveCodeOwner(ctx, ps, ref, q)
+	if err != nil {
+		return nil, CodeOwner{}, err
 	}
-	reg, err = s.store.TOTP(ctx, ps.Project.ID, m.ID)
-	if isType(err, ErrTOTPNotFound) {
-		err = ErrNoRecoveryCodeFactor
+	if owner.Registration == nil {
+		return nil, CodeOwner{}, ErrNoRecoveryCodeFactor
 	}
-	return ps, org, m, reg, err
+	return ps, owner, nil
+}
+
+// resolveCodeOwner runs a CodeOwnerQuery for ref and settles the member's lapsed lock, as every
+// member lookup does.
+func (s *Service) resolveCodeOwner(ctx context.Context, ps *projectState, ref MemberRef, q CodeOwnerQuery) (CodeOwner, error) {
+	q.OrganizationRef, q.MemberRef = ref.OrganizationID, ref.MemberID
+	if q.Now.IsZero() {
+		q.Now = s.now()
+	}
+	owner, err := s.store.CodeOwner(ctx, ps.Project.ID, q)
+	if err != nil {
+		return CodeOwner{}, err
+	}
+	owner.Member.settleLock(q.Now)
+	return owner, nil
 }
 
 // codeSet derives each code's verification MAC from its normalised form and, unless the storage
@@ -171,22 +176,32 @@ func (s *Service) Recover(ctx context.Context, projectID string, in RecoverInput
 	if err != nil {
 		return Authenticated{}, err
 	}
-	org, m, err := s.orgMember(ctx, ps, in.OrganizationID, in.MemberID)
+	// Everything the checks below look at is read at once, in one snapshot: the member, its
+	// registration, the intermediate session sent and the code with the sent code's MAC. The
+	// checks still run, and answer, in the contract's order; reading a row early reveals nothing
+	// a later check would not. A code that is not well formed gets no MAC and no lookup.
+	now := s.now()
+	q := CodeOwnerQuery{Now: now}
+	if t := in.IntermediateSessionToken; t != "" && secret.IsToken(t) {
+		q.ISTDigest = secret.Digest(t)
+	}
+	normalized := secret.NormalizeRecoveryCode(in.RecoveryCode)
+	shape := secret.ClassifyRecoveryCode(normalized)
+	if shape == secret.CodeWellFormed {
+		q.CodeMAC = secret.CodeMAC(ps.pepper, normalized)
+	}
+	owner, err := s.resolveCodeOwner(ctx, ps, in.MemberRef, q)
 	if err != nil {
 		return Authenticated{}, err
 	}
+	org, m, reg := owner.Organization, owner.Member, owner.Registration
 	if totpRestricted(&org, &m) {
 		return Authenticated{}, ErrMFAMethodRestricted
 	}
-	reg, err := s.store.TOTP(ctx, ps.Project.ID, m.ID)
-	if err != nil {
-		if isType(err, ErrTOTPNotFound) {
-			return Authenticated{}, ErrNoRecoveryCodeFactor
-		}
-		return Authenticated{}, err
+	if reg == nil {
+		return Authenticated{}, ErrNoRecoveryCodeFactor
 	}
-	now := s.now()
-	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now)
+	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now, readAhead{ist: owner.IST, done: q.ISTDigest != nil})
 	if err != nil {
 		return Authenticated{}, err
 	}
@@ -197,20 +212,16 @@ func (s *Service) Recover(ctx context.Context, projectID string, in RecoverInput
 		return Authenticated{}, err
 	}
 
-	normalized := secret.NormalizeRecoveryCode(in.RecoveryCode)
-	switch secret.ClassifyRecoveryCode(normalized) {
+	switch shape {
 	case secret.CodeLooksTOTP:
 		return Authenticated{}, ErrTOTPCodeAsRecoveryCode
 	case secret.CodeMalformed:
 		return Authenticated{}, ErrInvalidRecoveryCode
 	}
-	code, err := s.store.FindRecoveryCode(ctx, ps.Project.ID, reg.ID, secret.CodeMAC(ps.pepper, normalized))
-	if err != nil {
-		if isType(err, ErrRecoveryCodeRejected) {
-			return Authenticated{}, s.failRecover(ctx, ps, &m, now, "wrong_code")
-		}
-		return Authenticated{}, err
+	if owner.Code == nil {
+		return Authenticated{}, s.failRecover(ctx, ps, &m, now, "wrong_code")
 	}
+	code := *owner.Code
 	if !code.UsedAt.IsZero() {
 		// A spent code presented again gets the same answer as a wrong one, but the audit trail
 		// tells them apart: whoever sent it holds a code that already served, which a typo

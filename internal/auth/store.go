@@ -98,6 +98,11 @@ type Store interface {
 	// FindRecoveryCode returns the registration's code with this MAC, used or not, or
 	// ErrRecoveryCodeRejected when there is none.
 	FindRecoveryCode(ctx context.Context, projectID, registrationID string, mac []byte) (RecoveryCode, error)
+	// CodeOwner reads, in one snapshot and in one go, what the recovery-code calls (GET, rotate,
+	// recover) start from: the organization and member q names, the member's registration, and
+	// what else q asks for. ErrOrganizationNotFound, ErrMemberNotFound; a member without a
+	// registration is no error (Registration is nil).
+	CodeOwner(ctx context.Context, projectID string, q CodeOwnerQuery) (CodeOwner, error)
 	// ReplaceRecoveryCodes swaps the registration's whole set, used and unused codes alike, for
 	// a new one (sealedSet nil stores no sealed copy) and records events, in one transaction;
 	// ErrTOTPNotFound.
@@ -210,6 +215,39 @@ type Completion struct {
 	ApplySession func(*Session) error
 	ApplyMember  func(*Member) error
 	Events       func(before Member, done Completed) []Event
+}
+
+// CodeOwnerQuery names a member the way the recovery-code calls do, and what to read with it.
+// Reading it all at once costs one statement where the calls would otherwise make four or five
+// round trips, each with its own snapshot.
+type CodeOwnerQuery struct {
+	// OrganizationRef is resolved as Organization resolves it: an id, then a slug, then an
+	// external id. MemberRef then as Member resolves it inside that organization.
+	OrganizationRef string
+	MemberRef       string
+	// UnusedCodes asks for the positions of the registration's unused codes (GET), read in the
+	// same snapshot as the registration's sealed set, so the two always belong together.
+	UnusedCodes bool
+	// CodeMAC, when not nil, asks for the registration's code with this MAC, used or not.
+	CodeMAC []byte
+	// ISTDigest, when not nil, asks for the project's intermediate session with this token
+	// digest, unexpired at Now, whoever's it is (the caller judges that).
+	ISTDigest []byte
+	Now       time.Time
+}
+
+// CodeOwner is what Store.CodeOwner read.
+type CodeOwner struct {
+	Organization Organization
+	Member       Member // as stored: a lapsed lock is not settled
+	Registration *TOTPRegistration
+	// UnusedPositions lists, ascending, the positions of the unused codes (with UnusedCodes).
+	UnusedPositions []int
+	// Code is the code with CodeMAC, or nil when the registration has none (or there is no
+	// registration).
+	Code *RecoveryCode
+	// IST is the intermediate session with ISTDigest, or nil when there is none.
+	IST *IntermediateSession
 }
 
 // TOTPStep is a TOTP time step to accept for a registration, at most once.

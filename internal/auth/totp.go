@@ -56,7 +56,7 @@ func (s *Service) CreateTOTP(ctx context.Context, projectID string, in CreateTOT
 	if m.TOTPRegistrationID != "" {
 		return TOTPEnrollment{}, ErrActiveTOTPExists
 	}
-	if _, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, s.now()); err != nil {
+	if _, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, s.now(), readAhead{}); err != nil {
 		return TOTPEnrollment{}, err
 	}
 	sec, err := totp.NewSecret()
@@ -214,7 +214,7 @@ func (s *Service) AuthenticateTOTP(ctx context.Context, projectID string, in Aut
 		return Authenticated{}, err
 	}
 	now := s.now()
-	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now)
+	base, err := s.resolveSessionArgs(ctx, ps, &org, &m, in.SessionArgs, now, readAhead{})
 	if err != nil {
 		return Authenticated{}, err
 	}

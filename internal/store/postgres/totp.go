@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -285,4 +286,128 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationI
 		}
 		return tx.commitWith(ctx, b)
 	})
+}
+
+// codeOwner is Store.CodeOwner in one statement, so in one snapshot: the organization resolved as
+// organizationByRef resolves it, the member inside it as memberByRef does, and every other row
+// hanging off them by a LEFT JOIN, NULL when absent. No organization: no row.
+//
+// $1 project, $2 organization ref, $3 member ref, $4 whether to list the unused positions,
+// $5 code MAC (NULL: none), $6 intermediate session digest (NULL: none), $7 now.
+const codeOwner = `SELECT ` + orgColumns + `,
+	m.id, m.organization_id, m.project_id, m.email, m.external_id, m.status, m.profile,
+	m.failed_attempts, m.lock_created_at, m.lock_expires_at, m.created_at, m.updated_at,
+	(SELECT p.id FROM passwords p WHERE p.member_id = m.id),
+	t.id, t.sealed_secret, t.sealed_codes, t.last_step, t.unspent_steps, t.created_at,
+	CASE WHEN $4::boolean THEN (SELECT array_agg(u.position::integer ORDER BY u.position) FROM recovery_codes u
+		WHERE u.registration_pk = t.pk AND u.used_at IS NULL) END,
+	c.id, c.position, c.used_at,
+	i.organization_id, i.member_id, i.factors, i.created_at, i.expires_at
+FROM (
+	SELECT 1 AS rank, * FROM organizations WHERE project_id = $1 AND id = $2
+	UNION ALL SELECT 2, * FROM organizations WHERE project_id = $1 AND slug = $2
+	UNION ALL SELECT 3, * FROM organizations WHERE project_id = $1 AND external_id = $2
+	ORDER BY rank LIMIT 1
+) o
+LEFT JOIN LATERAL (
+	SELECT * FROM (
+		SELECT 1 AS rank, * FROM members WHERE id = $3 AND organization_id = o.id AND project_id = $1
+		UNION ALL SELECT 2, * FROM members WHERE organization_id = o.id AND external_id = $3 AND project_id = $1
+	) r ORDER BY r.rank LIMIT 1
+) m ON true
+LEFT JOIN totp_registrations t ON t.member_id = m.id
+LEFT JOIN recovery_codes c ON c.registration_pk = t.pk AND c.mac = $5
+LEFT JOIN intermediate_sessions i ON i.token_digest = $6 AND i.project_id = $1 AND i.expires_at > $7`
+
+func (db *DB) CodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery) (auth.CodeOwner, error) {
+	var out auth.CodeOwner
+	if !storable(projectID, q.OrganizationRef) {
+		return out, auth.ErrOrganizationNotFound
+	}
+	memberRef := q.MemberRef
+	if !storable(memberRef) {
+		memberRef = "" // names no member: ids are never empty, and an empty external id is NULL
+	}
+	var (
+		o                                          auth.Organization
+		oExt                                       pgtype.Text
+		settings, metadata                         []byte
+		oCreated, oUpdated                         pgtype.Timestamptz
+		mID, mOrg, mProject, mEmail, mExt, mStatus pgtype.Text
+		mProfile                                   []byte
+		passwordID                                 pgtype.Text
+		mFailed                                    pgtype.Int4
+		lockCreated, lockExpires, crt, updtd       pgtype.Timestamptz
+		tID                                        pgtype.Text
+		sealedSecret, sealedCodes                  []byte
+		lastStep, unspent                          pgtype.Int8
+		tCreated                                   pgtype.Timestamptz
+		unused                                     []int32
+		codeID                                     pgtype.UUID
+		codePosition                               pgtype.Int2
+		codeUsed                                   pgtype.Timestamptz
+		iOrg, iMember                              pgtype.Text
+		iFactors                                   []byte
+		iCreated, iExpires                         pgtype.Timestamptz
+	)
+	err := db.pool.QueryRow(ctx, codeOwner, projectID, q.OrganizationRef, memberRef, q.UnusedCodes, q.CodeMAC, q.ISTDigest, at(q.Now)).Scan(
+		&o.ID, &o.ProjectID, &o.Name, &o.Slug, &oExt, &settings, &metadata, &oCreated, &oUpdated,
+		&mID, &mOrg, &mProject, &mEmail, &mExt, &mStatus, &mProfile, &mFailed, &lockCreated, &lockExpires, &crt, &updtd, &passwordID,
+		&tID, &sealedSecret, &sealedCodes, &lastStep, &unspent, &tCreated,
+		&unused,
+		&codeID, &codePosition, &codeUsed,
+		&iOrg, &iMember, &iFactors, &iCreated, &iExpires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return out, auth.ErrOrganizationNotFound
+	}
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(settings, &o.OrganizationSettings); err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(metadata, &o.TrustedMetadata); err != nil {
+		return out, err
+	}
+	o.ExternalID, o.CreatedAt, o.UpdatedAt = oExt.String, fromTS(oCreated), fromTS(oUpdated)
+	out.Organization = o
+	if !mID.Valid {
+		return out, auth.ErrMemberNotFound
+	}
+	m := auth.Member{
+		ID: mID.String, OrganizationID: mOrg.String, ProjectID: mProject.String, EmailAddress: mEmail.String,
+		ExternalID: mExt.String, Status: mStatus.String, TOTPRegistrationID: tID.String, PasswordID: passwordID.String,
+		FailedAttempts: int(mFailed.Int32), LockCreatedAt: fromTS(lockCreated), LockExpiresAt: fromTS(lockExpires),
+		CreatedAt: fromTS(crt), UpdatedAt: fromTS(updtd),
+	}
+	if err := json.Unmarshal(mProfile, &m.MemberProfile); err != nil {
+		return out, err
+	}
+	out.Member = m
+	if tID.Valid {
+		out.Registration = &auth.TOTPRegistration{
+			ID: tID.String, MemberID: m.ID, SealedSecret: sealedSecret, SealedCodes: sealedCodes,
+			LastStep: lastStep.Int64, UnspentSteps: uint64(unspent.Int64), CreatedAt: fromTS(tCreated),
+		}
+		if q.UnusedCodes {
+			out.UnusedPositions = make([]int, len(unused))
+			for i, p := range unused {
+				out.UnusedPositions[i] = int(p)
+			}
+		}
+	}
+	if codeID.Valid {
+		out.Code = &auth.RecoveryCode{ID: codeIDString(codeID), Position: int(codePosition.Int16), MAC: q.CodeMAC, UsedAt: fromTS(codeUsed)}
+	}
+	if iMember.Valid {
+		ist := auth.IntermediateSession{
+			TokenDigest: q.ISTDigest, ProjectID: projectID, OrganizationID: iOrg.String, MemberID: iMember.String,
+			CreatedAt: fromTS(iCreated), ExpiresAt: fromTS(iExpires),
+		}
+		if err := json.Unmarshal(iFactors, &ist.Factors); err != nil {
+			return out, err
+		}
+		out.IST = &ist
+	}
+	return out, nil
 }

@@ -128,7 +128,7 @@ func scanEvent(r scanner) (auth.Event, error) {
 	if err := r.Scan(&e.ProjectID, &at, &e.ID, &e.Type, &org, &member, &e.RequestID, &e.ClientIP, &e.UserAgent, &data); err != nil {
 		return auth.Event{}, err
 	}
-	if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
+	if err := decodeStored(data, &e.Data); err != nil {
 		return auth.Event{}, err
 	}
 	e.Time, e.OrganizationID, e.MemberID = time.Unix(at, 0).UTC(), org.String, member.String

@@ -107,10 +107,10 @@ func scanOrganization(r scanner, extra ...any) (auth.Organization, error) {
 	if err := r.Scan(dest...); err != nil {
 		return auth.Organization{}, err
 	}
-	if err := json.Unmarshal([]byte(settings), &o.OrganizationSettings); err != nil {
+	if err := decodeStored(settings, &o.OrganizationSettings); err != nil {
 		return auth.Organization{}, err
 	}
-	if err := json.Unmarshal([]byte(metadata), &o.TrustedMetadata); err != nil {
+	if err := decodeStored(metadata, &o.TrustedMetadata); err != nil {
 		return auth.Organization{}, err
 	}
 	o.ExternalID = extID.String

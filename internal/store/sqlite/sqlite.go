@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -354,3 +355,9 @@ func nullString(s string) any {
 	}
 	return s
 }
+
+// decodeStored decodes a JSON document of a column this store wrote with encoding/json: valid
+// UTF-8, names exactly as tagged, no duplicates. It decodes with the v2 decoder, which gives the
+// same values for such documents (numbers in `any` as float64, times as RFC 3339) in a fraction
+// of the time: every request reads an organization and a member, each with documents.
+func decodeStored(doc string, v any) error { return jsonv2.Unmarshal([]byte(doc), v) }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -47,16 +49,35 @@ func scanTOTP(r scanner) (auth.TOTPRegistration, error) {
 	return reg, nil
 }
 
+// codeRowsPerInsert bounds the rows of one code INSERT. A set (ten codes, an imported one at most
+// twenty) goes in one statement, not one per code: inside the single writer's transaction every
+// statement is time the other writers wait. Each row count is its own prepared statement.
+const codeRowsPerInsert = 20
+
+// codeInserts[n] is the INSERT of n codes.
+var codeInserts = func() [codeRowsPerInsert + 1]string {
+	var out [codeRowsPerInsert + 1]string
+	for n := 1; n <= codeRowsPerInsert; n++ {
+		out[n] = multiInsert(`INSERT INTO recovery_codes (registration_pk, mac, position, id, used_at)`, 5, n)
+	}
+	return out
+}()
+
 func insertCodes(ctx context.Context, tx *txn, regPK int64, codes []auth.RecoveryCode) error {
-	for _, c := range codes {
-		id, err := codeIDBytes(c.ID)
-		if err != nil {
+	for len(codes) > 0 {
+		n := min(len(codes), codeRowsPerInsert)
+		args := make([]any, 0, 5*n)
+		for _, c := range codes[:n] {
+			id, err := codeIDBytes(c.ID)
+			if err != nil {
+				return err
+			}
+			args = append(args, regPK, c.MAC, c.Position, id, unix(c.UsedAt))
+		}
+		if _, err := tx.exec(ctx, codeInserts[n], args...); err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO recovery_codes (registration_pk, mac, position, id, used_at) VALUES (?, ?, ?, ?, ?)`,
-			regPK, c.MAC, c.Position, id, unix(c.UsedAt)); err != nil {
-			return err
-		}
+		codes = codes[n:]
 	}
 	return nil
 }
@@ -198,10 +219,14 @@ func (db *DB) FindRecoveryCode(ctx context.Context, projectID, registrationID st
 	return codes[0], nil
 }
 
+// ReplaceRecoveryCodes is four statements: the registration's new sealed set, which also finds it
+// (and its key) in the project; the old codes out; the new codes in; the events.
 func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationID string, sealedSet []byte, codes []auth.RecoveryCode, events ...auth.Event) error {
 	return db.tx(ctx, func(tx *txn) error {
 		var pk int64
-		err := tx.queryRow(ctx, registrationPK, registrationID, projectID).Scan(&pk)
+		err := tx.queryRow(ctx, `UPDATE totp_registrations SET sealed_codes = ? WHERE id = ?
+			AND EXISTS (SELECT 1 FROM members m WHERE m.id = totp_registrations.member_id AND m.project_id = ?) RETURNING pk`,
+			sealedSet, registrationID, projectID).Scan(&pk)
 		if errors.Is(err, sql.ErrNoRows) {
 			return auth.ErrTOTPNotFound
 		}
@@ -211,12 +236,118 @@ func (db *DB) ReplaceRecoveryCodes(ctx context.Context, projectID, registrationI
 		if _, err := tx.exec(ctx, `DELETE FROM recovery_codes WHERE registration_pk = ?`, pk); err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, `UPDATE totp_registrations SET sealed_codes = ? WHERE pk = ?`, sealedSet, pk); err != nil {
-			return err
-		}
 		if err := insertCodes(ctx, tx, pk, codes); err != nil {
 			return err
 		}
 		return insertEvents(ctx, tx, events)
 	})
+}
+
+// codeOwnerQuery is Store.CodeOwner in one statement, so in one snapshot. The organization is
+// resolved as organization() does (id, then slug, then external id: coalesce stops at the first
+// that matches) and so is the member inside it (id, then external id); every other row hangs off
+// them by a LEFT JOIN, NULL when absent. No organization: no row.
+//
+// ?1 project, ?2 organization ref, ?3 member ref, ?4 whether to list the unused positions,
+// ?5 code MAC (NULL: none), ?6 intermediate session digest (NULL: none), ?7 now.
+const codeOwnerQuery = `SELECT ` + orgColumns + `,
+	m.id, m.organization_id, m.project_id, m.email, m.external_id, m.status, m.profile,
+	m.failed_attempts, m.lock_created_at, m.lock_expires_at, m.created_at, m.updated_at,
+	(SELECT p.id FROM passwords p WHERE p.member_id = m.id),
+	t.id, t.sealed_secret, t.sealed_codes, t.last_step, t.unspent_steps, t.created_at,
+	CASE WHEN ?4 THEN (SELECT group_concat(u.position) FROM recovery_codes u
+		WHERE u.registration_pk = t.pk AND u.used_at IS NULL) END,
+	c.id, c.position, c.used_at,
+	i.organization_id, i.member_id, i.factors, i.created_at, i.expires_at
+FROM organizations o
+LEFT JOIN members m ON m.id = coalesce(
+	(SELECT x.id FROM members x WHERE x.id = ?3 AND x.organization_id = o.id AND x.project_id = ?1),
+	(SELECT x.id FROM members x WHERE x.organization_id = o.id AND x.external_id = ?3 AND x.project_id = ?1))
+LEFT JOIN totp_registrations t ON t.member_id = m.id
+LEFT JOIN recovery_codes c ON c.registration_pk = t.pk AND c.mac = ?5
+LEFT JOIN intermediate_sessions i ON i.token_digest = ?6 AND i.project_id = ?1 AND i.expires_at > ?7
+WHERE o.id = coalesce(
+	(SELECT x.id FROM organizations x WHERE x.project_id = ?1 AND x.id = ?2),
+	(SELECT x.id FROM organizations x WHERE x.project_id = ?1 AND x.slug = ?2),
+	(SELECT x.id FROM organizations x WHERE x.project_id = ?1 AND x.external_id = ?2))`
+
+func (db *DB) CodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery) (auth.CodeOwner, error) {
+	var (
+		out                                           auth.CodeOwner
+		mID, mOrg, mProject, mEmail, mExt, mStatus    sql.NullString
+		mProfile, passwordID                          sql.NullString
+		mFailed, lockCreated, lockExpires, crt, updtd sql.NullInt64
+		tID                                           sql.NullString
+		sealedSecret, sealedCodes                     []byte
+		lastStep, unspent, tCreated                   sql.NullInt64
+		unused                                        sql.NullString
+		codeID                                        []byte
+		codePosition, codeUsed                        sql.NullInt64
+		iOrg, iMember, iFactors                       sql.NullString
+		iCreated, iExpires                            sql.NullInt64
+	)
+	org, err := scanOrganization(db.read.queryRow(ctx, codeOwnerQuery, projectID, q.OrganizationRef, q.MemberRef, q.UnusedCodes, q.CodeMAC, q.ISTDigest, q.Now.Unix()),
+		&mID, &mOrg, &mProject, &mEmail, &mExt, &mStatus, &mProfile, &mFailed, &lockCreated, &lockExpires, &crt, &updtd, &passwordID,
+		&tID, &sealedSecret, &sealedCodes, &lastStep, &unspent, &tCreated,
+		&unused,
+		&codeID, &codePosition, &codeUsed,
+		&iOrg, &iMember, &iFactors, &iCreated, &iExpires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return out, auth.ErrOrganizationNotFound
+	}
+	if err != nil {
+		return out, err
+	}
+	if !mID.Valid {
+		return out, auth.ErrMemberNotFound
+	}
+	out.Organization = org
+	m := auth.Member{
+		ID: mID.String, OrganizationID: mOrg.String, ProjectID: mProject.String, EmailAddress: mEmail.String,
+		ExternalID: mExt.String, Status: mStatus.String, TOTPRegistrationID: tID.String, PasswordID: passwordID.String,
+		FailedAttempts: int(mFailed.Int64), LockCreatedAt: fromUnix(lockCreated), LockExpiresAt: fromUnix(lockExpires),
+		CreatedAt: fromUnix(crt), UpdatedAt: fromUnix(updtd),
+	}
+	if err := decodeStored(mProfile.String, &m.MemberProfile); err != nil {
+		return out, err
+	}
+	out.Member = m
+	if tID.Valid {
+		out.Registration = &auth.TOTPRegistration{
+			ID: tID.String, MemberID: m.ID, SealedSecret: sealedSecret, SealedCodes: sealedCodes,
+			LastStep: lastStep.Int64, UnspentSteps: uint64(unspent.Int64), CreatedAt: fromUnix(tCreated),
+		}
+		if q.UnusedCodes {
+			out.UnusedPositions = []int{}
+			for p := range strings.SplitSeq(unused.String, ",") {
+				if p == "" {
+					continue
+				}
+				n, err := strconv.Atoi(p)
+				if err != nil {
+					return out, fmt.Errorf("unused code positions %q: %w", unused.String, err)
+				}
+				out.UnusedPositions = append(out.UnusedPositions, n)
+			}
+			slices.Sort(out.UnusedPositions) // sorted here: in SQL it would take a temporary b-tree
+		}
+	}
+	if codeID != nil {
+		id, err := codeIDString(codeID)
+		if err != nil {
+			return out, err
+		}
+		out.Code = &auth.RecoveryCode{ID: id, Position: int(codePosition.Int64), MAC: q.CodeMAC, UsedAt: fromUnix(codeUsed)}
+	}
+	if iMember.Valid {
+		ist := auth.IntermediateSession{
+			TokenDigest: q.ISTDigest, ProjectID: projectID, OrganizationID: iOrg.String, MemberID: iMember.String,
+			CreatedAt: fromUnix(iCreated), ExpiresAt: fromUnix(iExpires),
+		}
+		if err := decodeStored(iFactors.String, &ist.Factors); err != nil {
+			return out, err
+		}
+		out.IST = &ist
+	}
+	return out, nil
 }

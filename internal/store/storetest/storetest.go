@@ -81,6 +81,7 @@ var groups = []group{
 	{"Members", memberTests},
 	{"Passwords", passwordTests},
 	{"TOTP", totpTests},
+	{"CodeOwner", codeOwnerTests},
 	{"TOTPSteps", totpStepTests},
 	{"IntermediateSessions", istTests},
 	{"Sessions", sessionTests},
