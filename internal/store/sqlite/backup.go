@@ -123,5 +123,5 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	return &DB{path: path, write: newPool(w), read: newPool(r)}, nil
+	return newDB(path, w, r, nil), nil
 }

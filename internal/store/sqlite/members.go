@@ -27,7 +27,7 @@ func scanMember(r scanner) (auth.Member, error) {
 		&m.FailedAttempts, &lockCreated, &lockExpires, &crt, &updtd, &totpID, &passwordID); err != nil {
 		return auth.Member{}, err
 	}
-	if err := json.Unmarshal([]byte(profile), &m.MemberProfile); err != nil {
+	if err := decodeStored(profile, &m.MemberProfile); err != nil {
 		return auth.Member{}, err
 	}
 	m.ExternalID, m.TOTPRegistrationID, m.PasswordID = extID.String, totpID.String, passwordID.String
@@ -114,6 +114,27 @@ func (db *DB) CreateMember(ctx context.Context, m auth.Member, pw *auth.Password
 		}
 		return nil
 	})
+}
+
+// storedMember is every field saveMember writes, as it writes them: two members with equal
+// snapshots have equal rows. Comparing snapshots (not the members) also sees an apply function
+// that edits the profile's maps in place.
+type storedMember struct {
+	email, externalID, status, profile string
+	failedAttempts                     int
+	lockCreated, lockExpires, updated  int64
+}
+
+func memberSnapshot(m *auth.Member) (storedMember, error) {
+	profile, err := json.Marshal(m.MemberProfile)
+	if err != nil {
+		return storedMember{}, err
+	}
+	return storedMember{
+		email: m.EmailAddress, externalID: m.ExternalID, status: m.Status, profile: string(profile),
+		failedAttempts: m.FailedAttempts,
+		lockCreated:    m.LockCreatedAt.Unix(), lockExpires: m.LockExpiresAt.Unix(), updated: m.UpdatedAt.Unix(),
+	}, nil
 }
 
 // saveMember writes every stored field of a member.

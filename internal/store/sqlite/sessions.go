@@ -24,10 +24,10 @@ func scanSession(r scanner) (auth.Session, error) {
 	if err := r.Scan(&s.ID, &s.ProjectID, &s.OrganizationID, &s.MemberID, &s.TokenDigest, &started, &accessed, &expires, &factors, &claims); err != nil {
 		return auth.Session{}, err
 	}
-	if err := json.Unmarshal([]byte(factors), &s.Factors); err != nil {
+	if err := decodeStored(factors, &s.Factors); err != nil {
 		return auth.Session{}, err
 	}
-	if err := json.Unmarshal([]byte(claims), &s.CustomClaims); err != nil {
+	if err := decodeStored(claims, &s.CustomClaims); err != nil {
 		return auth.Session{}, err
 	}
 	s.StartedAt, s.LastAccessedAt, s.ExpiresAt = fromUnix(started), fromUnix(accessed), fromUnix(expires)
@@ -193,7 +193,7 @@ func scanIST(r scanner) (auth.IntermediateSession, error) {
 	if err := r.Scan(&ist.TokenDigest, &ist.ProjectID, &ist.OrganizationID, &ist.MemberID, &factors, &created, &expires); err != nil {
 		return auth.IntermediateSession{}, err
 	}
-	if err := json.Unmarshal([]byte(factors), &ist.Factors); err != nil {
+	if err := decodeStored(factors, &ist.Factors); err != nil {
 		return auth.IntermediateSession{}, err
 	}
 	ist.CreatedAt, ist.ExpiresAt = fromUnix(created), fromUnix(expires)
@@ -314,7 +314,7 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 			}
 			s = c.NewSession
 			s.Factors = nil // the session starts from the intermediate session's factors alone
-			if err := json.Unmarshal([]byte(factors), &s.Factors); err != nil {
+			if err := decodeStored(factors, &s.Factors); err != nil {
 				return err
 			}
 		case c.SessionID != "":
@@ -340,11 +340,22 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 		}
 		before := m
 		if c.ApplyMember != nil {
+			// Most successes change nothing on the member (no failures to reset, already
+			// enrolled): then the row is not rewritten, which spares the single writer a
+			// statement and the commit a page.
+			unchanged, err := memberSnapshot(&m)
+			if err != nil {
+				return err
+			}
 			if err := c.ApplyMember(&m); err != nil {
 				return err
 			}
-			if err := saveMember(ctx, tx, &m); err != nil {
+			if after, err := memberSnapshot(&m); err != nil {
 				return err
+			} else if after != unchanged {
+				if err := saveMember(ctx, tx, &m); err != nil {
+					return err
+				}
 			}
 		}
 		out.Session, out.Member = s, m
@@ -359,6 +370,7 @@ func (db *DB) Complete(ctx context.Context, c auth.Completion) (auth.Completed, 
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	err := db.tx(ctx, func(tx *txn) error {
+		total = 0 // the function may run more than once
 		for _, q := range []string{`DELETE FROM sessions WHERE expires_at <= ?`, `DELETE FROM intermediate_sessions WHERE expires_at <= ?`} {
 			res, err := tx.exec(ctx, q, now.Unix())
 			if err != nil {

@@ -31,9 +31,25 @@ var migrationFiles embed.FS
 
 // DB is the SQLite store.
 type DB struct {
-	path  string
-	write *pool // one connection: SQLite has one writer, and queuing here beats SQLITE_BUSY
-	read  *pool
+	path       string
+	write      *pool // one connection: SQLite has one writer, and queuing here beats SQLITE_BUSY
+	read       *pool
+	commit     *committer    // runs the write transactions on write, in groups (commit.go)
+	checkpoint *checkpointer // nil for a read-only store (checkpoint.go)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// newDB wires the pools; checkpoints, when not nil, is the background checkpointer's own
+// connection.
+func newDB(path string, write, read, checkpoints *sql.DB) *DB {
+	db := &DB{path: path, write: newPool(write), read: newPool(read)}
+	if checkpoints != nil {
+		db.checkpoint = newCheckpointer(checkpoints)
+	}
+	db.commit = newCommitter(db.write, db.checkpoint.committed)
+	return db
 }
 
 var _ auth.Store = (*DB)(nil)
@@ -47,6 +63,14 @@ var ErrSchemaOutdated = errors.New("the database schema is older than this spare
 // Open opens (creating if needed) the database at path. Every write runs with
 // synchronous=FULL: an acknowledged write, a consumed code above all, survives a power cut.
 func Open(ctx context.Context, path string) (*DB, error) {
+	// Commit with fdatasync(2), as SQLite's own Linux builds do (the transpiled library keeps
+	// the portable default, fsync). It syncs a file's data and the metadata needed to read it
+	// back, its size included: everything a commit needs to survive a power cut. What it skips
+	// is the file's timestamps, whose journal write fsync would wait for on every commit. The
+	// setting is process-wide; every database of the process gets it, which is what we want.
+	if _, err := sqlite.Fdatasync(true); err != nil && !errors.Is(err, sqlite.ErrFdatasyncUnavailable) {
+		return nil, err
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database folder: %w", err)
@@ -55,7 +79,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	dsn := func(extra string) string {
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)" + extra
 	}
-	w, err := sql.Open("sqlite", dsn("&_pragma=synchronous(FULL)&_txlock=immediate"))
+	w, err := sql.Open("sqlite", dsn("&_pragma=synchronous(FULL)&_pragma=wal_autocheckpoint("+strconv.Itoa(walSafetyPages)+")&_txlock=immediate"))
 	if err != nil {
 		return nil, err
 	}
@@ -75,14 +99,29 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
 	r.SetConnMaxIdleTime(0)
-	return &DB{path: path, write: newPool(w), read: newPool(r)}, nil
+	cp, err := sql.Open("sqlite", dsn("&_pragma=synchronous(FULL)"))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	cp.SetMaxOpenConns(1)
+	cp.SetMaxIdleConns(1)
+	cp.SetConnMaxIdleTime(0)
+	return newDB(path, w, r, cp), nil
 }
 
-// Close checkpoints the WAL into the main file and closes both pools.
+// Close finishes the queued writes, checkpoints the WAL into the main file and closes the pools.
+// Closing again does nothing.
 func (db *DB) Close() error {
-	db.read.close()
-	_, _ = db.write.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return db.write.close()
+	db.closeOnce.Do(func() {
+		db.commit.stop()
+		db.checkpoint.stop()
+		db.read.close()
+		_, _ = db.write.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+		db.closeErr = db.write.close()
+	})
+	return db.closeErr
 }
 
 // Path is the database file.
@@ -143,10 +182,10 @@ func (db *DB) Migrate(ctx context.Context) error {
 	sort.Ints(versions)
 	for _, v := range versions {
 		err := db.tx(ctx, func(tx *txn) error {
-			if _, err := tx.tx.ExecContext(ctx, all[v]); err != nil {
+			if _, err := tx.tx.ExecContext(context.Background(), all[v]); err != nil {
 				return fmt.Errorf("migration %d: %w", v, err)
 			}
-			_, err := tx.tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+			_, err := tx.tx.ExecContext(context.Background(), fmt.Sprintf(`PRAGMA user_version = %d`, v))
 			return err
 		})
 		if err != nil {
@@ -272,6 +311,10 @@ func (p *pool) exec(ctx context.Context, q string, args ...any) (sql.Result, err
 // seen yet runs unprepared and is prepared after the transaction ends, because preparing on the
 // pool inside the transaction would wait for the pool's only connection, which the transaction
 // holds.
+//
+// Its statements ignore the cancellation of the context they are given (they run under
+// context.Background()): the transaction may be a group of several callers' (commit.go), and
+// SQLite answers an interrupted write by rolling back the whole transaction.
 type txn struct {
 	tx     *sql.Tx
 	pool   *pool
@@ -288,43 +331,35 @@ func (t *txn) cached(q string) *sql.Stmt {
 	return s
 }
 
-func (t *txn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+func (t *txn) query(_ context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx := context.Background()
 	if s := t.cached(q); s != nil {
 		return t.tx.StmtContext(ctx, s).QueryContext(ctx, args...)
 	}
 	return t.tx.QueryContext(ctx, q, args...)
 }
 
-func (t *txn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+func (t *txn) queryRow(_ context.Context, q string, args ...any) *sql.Row {
+	ctx := context.Background()
 	if s := t.cached(q); s != nil {
 		return t.tx.StmtContext(ctx, s).QueryRowContext(ctx, args...)
 	}
 	return t.tx.QueryRowContext(ctx, q, args...)
 }
 
-func (t *txn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+func (t *txn) exec(_ context.Context, q string, args ...any) (sql.Result, error) {
+	ctx := context.Background()
 	if s := t.cached(q); s != nil {
 		return t.tx.StmtContext(ctx, s).ExecContext(ctx, args...)
 	}
 	return t.tx.ExecContext(ctx, q, args...)
 }
 
-// tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits when it returns nil.
+// tx runs fn in a write transaction (BEGIN IMMEDIATE), possibly grouped with other callers'
+// (commit.go), and returns once it is committed, or rolled back when fn returned an error. fn
+// may run more than once.
 func (db *DB) tx(ctx context.Context, fn func(*txn) error) error {
-	tx, err := db.write.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	t := &txn{tx: tx, pool: db.write}
-	if err = fn(t); err != nil {
-		tx.Rollback()
-	} else {
-		err = tx.Commit()
-	}
-	for _, q := range t.missed {
-		_, _ = db.write.stmt(context.WithoutCancel(ctx), q) // best effort: it runs unprepared otherwise
-	}
-	return err
+	return db.commit.tx(ctx, fn)
 }
 
 // isUnique reports a uniqueness violation, by SQLite's extended result code.
