@@ -172,14 +172,24 @@ func raceOneCode(t *testing.T, srv *server, c *apiClient, orgID, email, password
 // connections, so the racers do not queue behind TCP handshakes.
 func intermediateSessions(t *testing.T, srv *server, c *apiClient, orgID, email, password string, n int) []string {
 	t.Helper()
+	return parallelLogins(t, []*apiClient{c}, srv.dumpIfStuck, "the server's goroutine dump (SIGQUIT) ends its output", orgID, email, password, n)
+}
+
+// parallelLogins logs the member in n times at once, login i through clients[i mod their
+// count], and returns the n intermediate session tokens, checked distinct. When the logins are
+// not all answered within burstPatience, dump has the server(s) print their goroutines, and
+// dumped says where that output is.
+func parallelLogins(t *testing.T, clients []*apiClient, dump func(testing.TB, time.Duration, func()) bool, dumped, orgID, email, password string, n int) []string {
+	t.Helper()
 	ists := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
+		client := clients[i%len(clients)]
 		go func() {
 			defer wg.Done()
-			r, err := c.call(http.MethodPost, "/v1/b2b/passwords/authenticate", passwordBody(orgID, email, password))
+			r, err := client.call(http.MethodPost, "/v1/b2b/passwords/authenticate", passwordBody(orgID, email, password))
 			switch {
 			case err != nil:
 				errs[i] = err
@@ -193,8 +203,8 @@ func intermediateSessions(t *testing.T, srv *server, c *apiClient, orgID, email,
 			}
 		}()
 	}
-	if srv.dumpIfStuck(t, burstPatience, wg.Wait) {
-		t.Fatalf("the %d parallel password logins were not all answered within %v; the server's goroutine dump (SIGQUIT) ends its output", n, burstPatience)
+	if dump(t, burstPatience, wg.Wait) {
+		t.Fatalf("the %d parallel password logins were not all answered within %v; %s", n, burstPatience, dumped)
 	}
 	for _, err := range errs {
 		if err != nil {

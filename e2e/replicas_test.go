@@ -172,40 +172,7 @@ func raceAcrossReplicas(t *testing.T, rs *replicaSet, orgID, email, hash string)
 // clients with warm connections to every replica.
 func istsAcrossReplicas(t *testing.T, rs *replicaSet, orgID, email string, n int) []string {
 	t.Helper()
-	ists := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		client := rs.Clients[i%len(rs.Clients)]
-		go func() {
-			defer wg.Done()
-			r, err := client.call(http.MethodPost, "/v1/b2b/passwords/authenticate", passwordBody(orgID, email, replicaPassword))
-			switch {
-			case err != nil:
-				errs[i] = err
-			case r.Status != http.StatusOK:
-				errs[i] = fmt.Errorf("passwords/authenticate: HTTP %d: %s", r.Status, r.Raw)
-			default:
-				ists[i], _ = r.Body["intermediate_session_token"].(string)
-				if ists[i] == "" {
-					errs[i] = fmt.Errorf("passwords/authenticate returned no intermediate_session_token: %s", r.Raw)
-				}
-			}
-		}()
-	}
-	if rs.dumpIfStuck(t, burstPatience, wg.Wait) {
-		t.Fatalf("the %d parallel password logins were not all answered within %v; each replica's goroutine dump (SIGQUIT) ends its output", n, burstPatience)
-	}
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if distinct := len(slices.Compact(slices.Sorted(slices.Values(ists)))); distinct != n {
-		t.Fatalf("%d password logins returned %d distinct intermediate session tokens", n, distinct)
-	}
-	return ists
+	return parallelLogins(t, rs.Clients, rs.dumpIfStuck, "each replica's goroutine dump (SIGQUIT) ends its output", orgID, email, replicaPassword, n)
 }
 
 // sessionIDs is GET /v1/b2b/sessions: the ids of the member's live sessions.
