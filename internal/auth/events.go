@@ -85,6 +85,13 @@ const (
 	// unknown address, and the address itself is never recorded (users type passwords into
 	// address fields).
 	EventPasswordFailed = "password.failed"
+	// EventWebhookCreated: a webhook was registered; from then on it receives the project's
+	// events, so a registration nobody expected is worth an alarm. No organization or member.
+	// {"webhook_id", "url" (scheme, host and path: the query may hold the receiver's token),
+	// "event_types" (empty: every type)}
+	EventWebhookCreated = "webhook.created"
+	// EventWebhookDeleted: a webhook was removed with its pending deliveries. {"webhook_id"}
+	EventWebhookDeleted = "webhook.deleted"
 )
 
 // EventTypes lists every event type.
@@ -96,6 +103,7 @@ var EventTypes = []string{
 	EventMemberLocked, EventMemberUnlocked,
 	EventSessionCreated, EventSessionRevoked,
 	EventPasswordAuthenticated, EventPasswordFailed,
+	EventWebhookCreated, EventWebhookDeleted,
 }
 
 // Caller is what the API layer knows of the request behind an action; events carry it.

@@ -203,6 +203,13 @@ type expected struct {
 // organization. Data is compared as JSON.
 func (f *eventsFixture) wantEvents(t *testing.T, got []auth.Event, memberID string, want ...expected) {
 	t.Helper()
+	f.wantEventsAbout(t, got, f.org.ID, memberID, want...)
+}
+
+// wantEventsAbout is wantEvents for events about orgID and memberID ("" and "" for the project's
+// own events).
+func (f *eventsFixture) wantEventsAbout(t *testing.T, got []auth.Event, orgID, memberID string, want ...expected) {
+	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("events %v, want %v", types(got), typesOf(want))
 		return
@@ -213,8 +220,8 @@ func (f *eventsFixture) wantEvents(t *testing.T, got []auth.Event, memberID stri
 			t.Errorf("event %d is %s, want %s", i, e.Type, w.typ)
 			continue
 		}
-		if e.OrganizationID != f.org.ID || e.MemberID != memberID {
-			t.Errorf("%s: organization %q member %q, want %q %q", e.Type, e.OrganizationID, e.MemberID, f.org.ID, memberID)
+		if e.OrganizationID != orgID || e.MemberID != memberID {
+			t.Errorf("%s: organization %q member %q, want %q %q", e.Type, e.OrganizationID, e.MemberID, orgID, memberID)
 		}
 		if w.data == nil {
 			w.data = map[string]any{}
@@ -835,6 +842,42 @@ func eventsOfSessionRevoke(t *testing.T) {
 	}
 }
 
+func eventsOfWebhooks(t *testing.T) {
+	f := newEventsFixture(t)
+	url := "https://hooks.example.test/sparekey/events?token=receiver-token-5d41"
+	hook, sec, err := f.svc.CreateWebhook(f.ctx, f.pid, auth.CreateWebhookInput{URL: &url, EventTypes: []string{auth.EventRecoveryCodeReplayed, auth.EventRecoveryCodeReplayed}})
+	must(t, err)
+	f.keep(sec, strings.TrimPrefix(sec, auth.WebhookSecretPrefix), "receiver-token-5d41")
+	// The URL without its query, which may hold the receiver's token; the types as registered.
+	f.wantEventsAbout(t, f.take(t), "", "", expected{auth.EventWebhookCreated, map[string]any{
+		"webhook_id": hook.ID, "url": "https://hooks.example.test/sparekey/events", "event_types": []string{auth.EventRecoveryCodeReplayed},
+	}})
+
+	// Refused registrations record nothing: by the domain's checks, and by the store's count,
+	// whose refusal rolls the event back with the webhook.
+	bad := "ftp://hooks.example.test/"
+	_, _, err = f.svc.CreateWebhook(f.ctx, f.pid, auth.CreateWebhookInput{URL: &bad})
+	wantType(t, err, auth.ErrInvalidWebhookURL)
+	every := "https://hooks.example.test/every"
+	for range auth.MaxWebhooks - 1 {
+		_, _, err := f.svc.CreateWebhook(f.ctx, f.pid, auth.CreateWebhookInput{URL: &every})
+		must(t, err)
+	}
+	f.take(t)
+	_, _, err = f.svc.CreateWebhook(f.ctx, f.pid, auth.CreateWebhookInput{URL: &every})
+	wantType(t, err, auth.ErrTooManyWebhooks)
+	if evs := f.take(t); len(evs) != 0 {
+		t.Errorf("refused webhook registrations wrote %v", types(evs))
+	}
+
+	must(t, f.svc.DeleteWebhook(f.ctx, f.pid, hook.ID))
+	f.wantEventsAbout(t, f.take(t), "", "", expected{auth.EventWebhookDeleted, map[string]any{"webhook_id": hook.ID}})
+	wantType(t, f.svc.DeleteWebhook(f.ctx, f.pid, hook.ID), auth.ErrWebhookNotFound)
+	if evs := f.take(t); len(evs) != 0 {
+		t.Errorf("deleting a deleted webhook wrote %v", types(evs))
+	}
+}
+
 // TestEvents runs the audit-trail scenarios, then checks that together they checked every event
 // type (when none was filtered out).
 func TestEvents(t *testing.T) {
@@ -850,6 +893,7 @@ func TestEvents(t *testing.T) {
 			{"TOTP", eventsOfTOTP},
 			{"passwords", eventsOfPasswords},
 			{"session revoke", eventsOfSessionRevoke},
+			{"webhooks", eventsOfWebhooks},
 		} {
 			t.Run(sc.name, func(t *testing.T) {
 				t.Parallel()
@@ -858,7 +902,7 @@ func TestEvents(t *testing.T) {
 			})
 		}
 	})
-	if ran.Load() < 5 || t.Failed() {
+	if ran.Load() < 6 || t.Failed() {
 		return
 	}
 	var missing []string

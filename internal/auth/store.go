@@ -149,13 +149,14 @@ type Store interface {
 	// exactly when its event does.
 
 	// CreateWebhook stores a webhook, or returns ErrTooManyWebhooks when the project already has
-	// max of them (counted under a lock, so concurrent creations cannot pass it).
-	CreateWebhook(ctx context.Context, w Webhook, max int) error
+	// max of them (counted under a lock, so concurrent creations cannot pass it), and records
+	// events, in one transaction. The events go to the project's other webhooks, not to w.
+	CreateWebhook(ctx context.Context, w Webhook, max int, events ...Event) error
 	// Webhooks returns the project's webhooks, oldest first (created_at, then id).
 	Webhooks(ctx context.Context, projectID string) ([]Webhook, error)
 	// DeleteWebhook removes a webhook with all its deliveries, so none pending is attempted
-	// again; ErrWebhookNotFound.
-	DeleteWebhook(ctx context.Context, projectID, id string) error
+	// again, and records events, in one transaction; ErrWebhookNotFound (and no events).
+	DeleteWebhook(ctx context.Context, projectID, id string, events ...Event) error
 	// ClaimWebhookDeliveries leases, under claim until leaseUntil, up to limit deliveries of any
 	// project that are pending, due (next attempt at or before now) and not leased (never, or
 	// until at or before now), of webhooks that exist, choosing the earliest due first, and

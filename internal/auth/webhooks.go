@@ -146,7 +146,10 @@ func (s *Service) CreateWebhook(ctx context.Context, projectID string, in Create
 		CreatedAt:  s.now(),
 	}
 	w.SealedSecret = s.keys.Seal(raw, webhookSecretAD(projectID, w.ID))
-	if err := s.store.CreateWebhook(ctx, w, MaxWebhooks); err != nil {
+	created := newEvent(ctx, EventWebhookCreated, w.CreatedAt, projectID, "", "", map[string]any{
+		"webhook_id": w.ID, "url": RedactWebhookURL(w.URL), "event_types": types,
+	})
+	if err := s.store.CreateWebhook(ctx, w, MaxWebhooks, created); err != nil {
 		return Webhook{}, "", err
 	}
 	return w, WebhookSecretPrefix + base64.StdEncoding.EncodeToString(raw), nil
@@ -190,7 +193,8 @@ func (s *Service) DeleteWebhook(ctx context.Context, projectID, webhookID string
 	if !strings.HasPrefix(webhookID, kindWebhook+"-") || len(webhookID) > maxEventFilterID || !cleanText(webhookID) {
 		return ErrWebhookNotFound
 	}
-	return s.store.DeleteWebhook(ctx, projectID, webhookID)
+	deleted := newEvent(ctx, EventWebhookDeleted, s.now(), projectID, "", "", map[string]any{"webhook_id": webhookID})
+	return s.store.DeleteWebhook(ctx, projectID, webhookID, deleted)
 }
 
 // ClaimWebhookDeliveries leases up to limit due deliveries, of every project, for lease from now

@@ -40,13 +40,17 @@ func scanWebhook(r scanner) (auth.Webhook, error) {
 	return w, nil
 }
 
-func (db *DB) CreateWebhook(ctx context.Context, w auth.Webhook, max int) error {
+func (db *DB) CreateWebhook(ctx context.Context, w auth.Webhook, max int, events ...auth.Event) error {
 	if !storable(append([]string{w.ID, w.ProjectID, w.URL}, w.EventTypes...)...) {
 		return auth.ErrInvalidRequestValue
 	}
 	types := w.EventTypes
 	if types == nil {
 		types = []string{}
+	}
+	a, err := newEventArrays(events)
+	if err != nil {
+		return err
 	}
 	return db.retry(ctx, func() error {
 		return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
@@ -67,6 +71,13 @@ func (db *DB) CreateWebhook(ctx context.Context, w auth.Webhook, max int) error 
 			}
 			if n >= max {
 				return auth.ErrTooManyWebhooks
+			}
+			// The events first: the outbox trigger then gives them to the project's other
+			// webhooks, not to this one, which is not sent the news of its own registration.
+			if len(events) > 0 {
+				if _, err := tx.Exec(ctx, insertEvents, a.args()...); err != nil {
+					return err
+				}
 			}
 			_, err = tx.Exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 				w.ID, w.ProjectID, w.URL, types, w.SealedSecret, ts(w.CreatedAt))
@@ -95,21 +106,28 @@ func (db *DB) Webhooks(ctx context.Context, projectID string) ([]auth.Webhook, e
 	return out, rows.Err()
 }
 
-// deleteWebhook deletes the webhook and, when there was one, its deliveries, in one statement.
-const deleteWebhook = `WITH w AS (
+// deleteWebhook deletes the webhook and, when there was one, its deliveries and records the
+// events ($3 on, see eventArrays.args), in one statement.
+var deleteWebhook = `WITH w AS (
 		DELETE FROM webhooks WHERE project_id = $1 AND id = $2 RETURNING id
 	), d AS (
 		DELETE FROM webhook_deliveries WHERE webhook_id IN (SELECT id FROM w)
+	), e AS (
+		` + insertEventsFrom(`(SELECT 1 FROM w) AS found`, 3) + `
 	)
 	SELECT count(*) FROM w`
 
-func (db *DB) DeleteWebhook(ctx context.Context, projectID, id string) error {
+func (db *DB) DeleteWebhook(ctx context.Context, projectID, id string, events ...auth.Event) error {
 	if !storable(projectID, id) {
 		return auth.ErrWebhookNotFound
 	}
+	a, err := newEventArrays(events)
+	if err != nil {
+		return err
+	}
 	return db.retry(ctx, func() error {
 		var n int
-		if err := db.pool.QueryRow(ctx, deleteWebhook, projectID, id).Scan(&n); err != nil {
+		if err := db.pool.QueryRow(ctx, deleteWebhook, append([]any{projectID, id}, a.args()...)...).Scan(&n); err != nil {
 			return err
 		}
 		if n != 1 {

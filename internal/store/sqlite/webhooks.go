@@ -45,7 +45,7 @@ func scanWebhook(r scanner) (auth.Webhook, error) {
 	return w, nil
 }
 
-func (db *DB) CreateWebhook(ctx context.Context, w auth.Webhook, max int) error {
+func (db *DB) CreateWebhook(ctx context.Context, w auth.Webhook, max int, events ...auth.Event) error {
 	types := w.EventTypes
 	if types == nil {
 		types = []string{}
@@ -62,6 +62,11 @@ func (db *DB) CreateWebhook(ctx context.Context, w auth.Webhook, max int) error 
 		}
 		if n >= max {
 			return auth.ErrTooManyWebhooks
+		}
+		// The events first: the outbox trigger then gives them to the project's other webhooks,
+		// not to this one, which is not sent the news of its own registration.
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
 		}
 		_, err := tx.exec(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 			w.ID, w.ProjectID, w.URL, string(typesJSON), w.SealedSecret, unix(w.CreatedAt))
@@ -86,7 +91,7 @@ func (db *DB) Webhooks(ctx context.Context, projectID string) ([]auth.Webhook, e
 	return out, rows.Err()
 }
 
-func (db *DB) DeleteWebhook(ctx context.Context, projectID, id string) error {
+func (db *DB) DeleteWebhook(ctx context.Context, projectID, id string, events ...auth.Event) error {
 	return db.tx(ctx, func(tx *txn) error {
 		res, err := tx.exec(ctx, `DELETE FROM webhooks WHERE project_id = ? AND id = ?`, projectID, id)
 		if err != nil {
@@ -95,8 +100,10 @@ func (db *DB) DeleteWebhook(ctx context.Context, projectID, id string) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return auth.ErrWebhookNotFound
 		}
-		_, err = tx.exec(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = ?`, id)
-		return err
+		if _, err := tx.exec(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = ?`, id); err != nil {
+			return err
+		}
+		return insertEvents(ctx, tx, events)
 	})
 }
 

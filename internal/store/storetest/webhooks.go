@@ -154,6 +154,37 @@ var webhookTests = []test{
 		// Another project has its own count.
 		must(t, f.store.CreateWebhook(f.ctx, f.newWebhook(f.otherProject(t)), max), "CreateWebhook in another project")
 	}},
+	{"CreateWebhook and DeleteWebhook record their events exactly when they act", func(t *testing.T, f *fixture) {
+		const max = 2
+		first := f.newWebhook(f.project)
+		created := f.newEvent(nil, auth.EventWebhookCreated, map[string]any{"webhook_id": first.ID})
+		must(t, f.store.CreateWebhook(f.ctx, first, max, created), "CreateWebhook with an event")
+		wantEqual(t, f.projectEvents(t), []auth.Event{created}, "events after CreateWebhook")
+
+		second := f.newWebhook(f.project)
+		announced := f.newEvent(nil, auth.EventWebhookCreated, map[string]any{"webhook_id": second.ID})
+		must(t, f.store.CreateWebhook(f.ctx, second, max, announced), "CreateWebhook up to max")
+		// The earlier webhook is sent the news; the new one is not sent its own.
+		got, err := f.store.WebhookDeliveries(f.ctx, f.project.ID, first.ID, 10)
+		must(t, err, "WebhookDeliveries of the earlier webhook")
+		if len(got) != 1 || got[0].EventID != announced.ID {
+			t.Errorf("the earlier webhook's deliveries: %+v, want one of event %s", got, announced.ID)
+		}
+		got, err = f.store.WebhookDeliveries(f.ctx, f.project.ID, second.ID, 10)
+		must(t, err, "WebhookDeliveries of the new webhook")
+		if len(got) != 0 {
+			t.Errorf("the new webhook's deliveries: %+v, want none (not its own creation)", got)
+		}
+		refused := f.newEvent(nil, auth.EventWebhookCreated, nil)
+		wantErr(t, f.store.CreateWebhook(f.ctx, f.newWebhook(f.project), max, refused), auth.ErrTooManyWebhooks, "CreateWebhook past max")
+		missing := f.newEvent(nil, auth.EventWebhookDeleted, nil)
+		wantErr(t, f.store.DeleteWebhook(f.ctx, f.project.ID, newID("webhook"), missing), auth.ErrWebhookNotFound, "DeleteWebhook of no webhook")
+		wantEqual(t, f.projectEvents(t), newestFirst([]auth.Event{created, announced}), "events after refusals")
+
+		deleted := f.newEvent(nil, auth.EventWebhookDeleted, map[string]any{"webhook_id": first.ID})
+		must(t, f.store.DeleteWebhook(f.ctx, f.project.ID, first.ID, deleted), "DeleteWebhook with an event")
+		wantEqual(t, f.projectEvents(t), newestFirst([]auth.Event{created, announced, deleted}), "events after DeleteWebhook")
+	}},
 	{"an event writes one delivery per matching webhook of its project, with the event and webhook", func(t *testing.T, f *fixture) {
 		other := f.otherProject(t)
 		every := f.createWebhook(t, f.project)
