@@ -437,6 +437,7 @@ type domainFlags struct {
 	lowCodesThreshold int
 	codeStorage       string
 	keyCacheTTL       time.Duration
+	eventRetention    time.Duration
 }
 
 func (f *domainFlags) register(fs *flag.FlagSet) {
@@ -446,6 +447,7 @@ func (f *domainFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.lockDuration, "lock-duration", d.Lock.Duration, "how long a member lock lasts")
 	fs.IntVar(&f.lowCodesThreshold, "low-codes-threshold", d.LowCodesThreshold, "a recover leaving this many codes or fewer (and more than 0) writes a recovery_codes.low event; 0 turns it off")
 	fs.StringVar(&f.codeStorage, "code-storage", d.CodeStorage, "encrypted (GET shows unused codes) or strict (keyed hashes only; codes are shown once, when issued)")
+	fs.DurationVar(&f.eventRetention, "event-retention", d.EventRetention, "how long audit events are kept (0: for ever; else at least 24h)")
 	fs.DurationVar(&f.keyCacheTTL, "signing-key-cache-ttl", d.KeyCacheTTL, "how long a replica trusts its cached signing keys; keys rotate-signing's publish delay must be at least this")
 }
 
@@ -470,8 +472,12 @@ func (f *domainFlags) config() (auth.Config, error) {
 	if f.keyCacheTTL < time.Second || f.keyCacheTTL > time.Hour {
 		errs = append(errs, settingError("signing-key-cache-ttl", "must be from 1s to 1h, not %s", f.keyCacheTTL))
 	}
+	if f.eventRetention != 0 && f.eventRetention < auth.MinEventRetention {
+		errs = append(errs, settingError("event-retention", "must be 0 (keep for ever) or at least 24h, not %s", f.eventRetention))
+	}
 	c := auth.DefaultConfig()
 	c.CodeSymbols = f.codeLength
+	c.EventRetention = f.eventRetention
 	c.Lock = auth.LockPolicy{Threshold: f.lockThreshold, Duration: f.lockDuration}
 	c.LowCodesThreshold = f.lowCodesThreshold
 	c.CodeStorage = f.codeStorage

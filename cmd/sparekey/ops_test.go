@@ -177,6 +177,7 @@ func TestInvalidSettingsFailAtStart(t *testing.T) {
 		{args: []string{"--lock-threshold", "0"}, want: "--lock-threshold (SPAREKEY_LOCK_THRESHOLD) must be at least 1, not 0"},
 		{env: map[string]string{"SPAREKEY_LOCK_THRESHOLD": "0"}, want: "--lock-threshold (SPAREKEY_LOCK_THRESHOLD) must be at least 1, not 0"},
 		{args: []string{"--lock-duration", "500ms"}, want: "--lock-duration (SPAREKEY_LOCK_DURATION) must be at least 1s, not 500ms"},
+		{env: map[string]string{"SPAREKEY_EVENT_RETENTION": "5m"}, want: "--event-retention (SPAREKEY_EVENT_RETENTION) must be 0 (keep for ever) or at least 24h, not 5m0s"},
 		{args: []string{"--recovery-code-length", "14"}, want: "--recovery-code-length (SPAREKEY_RECOVERY_CODE_LENGTH) must be 12 or 16, not 14"},
 		{args: []string{"--log-format", "xml"}, want: `--log-format (SPAREKEY_LOG_FORMAT) must be text or json, not "xml"`},
 		{args: []string{"--log-level", "loud"}, want: `--log-level (SPAREKEY_LOG_LEVEL) must be debug, info, warn or error, not "loud"`},

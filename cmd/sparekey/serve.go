@@ -69,6 +69,9 @@ Flags (each also read from its SPAREKEY_* environment twin; a secret also from t
                                (SPAREKEY_SHUTDOWN_TIMEOUT; default 15s)
   --low-codes-threshold N      a recover leaving 1..N codes writes recovery_codes.low (default 3;
                                0 = off; 0 always writes recovery_codes.exhausted)
+  --event-retention D          how long audit events are kept; older ones are deleted every few
+                               minutes, except those a pending webhook delivery needs
+                               (SPAREKEY_EVENT_RETENTION; default 0 = for ever, else at least 24h)
   --code-storage MODE          encrypted (default: GET shows the unused codes) or strict (keyed
                                hashes only, NIST SP 800-63B-4: codes are shown once, when issued,
                                and GET answers 400 recovery_codes_not_retrievable)
@@ -233,7 +236,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		metricsSrv = newHTTPServer(mux, log)
 	}
 
-	go sweepExpired(ctx, store, log)
+	go sweepExpired(ctx, store, svc, log)
 	// The dispatcher outlives ctx a little: on a stop it claims nothing more, lets its attempts
 	// in flight finish within the grace and records them, before the database closes.
 	dispatchCtx, stopDispatching := context.WithCancel(context.WithoutCancel(ctx))
@@ -349,9 +352,10 @@ Go:     b2bstytchapi.NewClient("%[1]s", "%[2]s", b2bstytchapi.WithBaseURI("%[3]s
 	return nil
 }
 
-// sweepExpired deletes ended sessions and intermediate sessions now and then. Correctness does
-// not depend on it (every read checks expiry); it keeps the tables small.
-func sweepExpired(ctx context.Context, store auth.Store, log *slog.Logger) {
+// sweepExpired deletes ended sessions and intermediate sessions now and then, and the events past
+// their retention. Correctness does not depend on it (every read checks expiry); it keeps the
+// tables small.
+func sweepExpired(ctx context.Context, store auth.Store, svc *auth.Service, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -365,6 +369,13 @@ func sweepExpired(ctx context.Context, store auth.Store, log *slog.Logger) {
 				}
 			} else if n > 0 {
 				log.Debug("swept expired sessions", "count", n)
+			}
+			if n, err := svc.PruneEvents(ctx); err != nil {
+				if ctx.Err() == nil {
+					log.Warn("prune audit events past their retention", "err", err)
+				}
+			} else if n > 0 {
+				log.Info("pruned audit events past their retention", "count", n)
 			}
 		}
 	}

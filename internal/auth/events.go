@@ -345,3 +345,12 @@ func decodeEventCursor(s string) (EventCursor, bool) {
 
 // maxEventUnix keeps cursor times inside what every backend stores (year 9999).
 const maxEventUnix = 253402300799
+
+// PruneEvents deletes the events older than Config.EventRetention (none when it is 0) and returns
+// how many went. Events a pending webhook delivery still needs stay until it settles.
+func (s *Service) PruneEvents(ctx context.Context) (int64, error) {
+	if s.cfg.EventRetention == 0 {
+		return 0, nil
+	}
+	return s.store.DeleteEventsBefore(ctx, s.now().Add(-s.cfg.EventRetention))
+}

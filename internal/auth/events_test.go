@@ -1095,6 +1095,10 @@ func TestConfigValidatesEventsAndStorage(t *testing.T) {
 		{"strict", func(c *auth.Config) { c.CodeStorage = auth.CodeStorageStrict }, true},
 		{"no storage policy", func(c *auth.Config) { c.CodeStorage = "" }, false},
 		{"an unknown storage policy", func(c *auth.Config) { c.CodeStorage = "plaintext" }, false},
+		{"event retention 24h", func(c *auth.Config) { c.EventRetention = 24 * time.Hour }, true},
+		{"event retention a year", func(c *auth.Config) { c.EventRetention = 8760 * time.Hour }, true},
+		{"event retention 5m", func(c *auth.Config) { c.EventRetention = 5 * time.Minute }, false},
+		{"event retention negative", func(c *auth.Config) { c.EventRetention = -time.Hour }, false},
 	} {
 		cfg := auth.DefaultConfig()
 		tc.mod(&cfg)
@@ -1104,5 +1108,33 @@ func TestConfigValidatesEventsAndStorage(t *testing.T) {
 	}
 	if d := auth.DefaultConfig(); d.LowCodesThreshold != 3 || d.CodeStorage != auth.CodeStorageEncrypted {
 		t.Errorf("defaults: threshold %d, storage %q; want 3, %q", d.LowCodesThreshold, d.CodeStorage, auth.CodeStorageEncrypted)
+	}
+}
+
+// PruneEvents deletes what Config.EventRetention no longer keeps, and nothing without one.
+func TestPruneEvents(t *testing.T) {
+	t.Parallel()
+	f := newEventsFixture(t)
+	m := f.enrolledMember(t, "ann@acme.test") // its events: now
+	f.take(t)
+	f.clock.Add(47 * time.Hour)
+	_, err := f.svc.GetRecoveryCodes(f.ctx, f.pid, f.ref(m)) // recovery_codes.read: 47h later
+	must(t, err)
+	read := f.take(t)
+	f.clock.Add(2 * time.Hour) // the enrolment is 49h old, the read 2h
+
+	if n, err := f.svc.PruneEvents(f.ctx); err != nil || n != 0 {
+		t.Errorf("PruneEvents without a retention = %d, %v; want 0, nil", n, err)
+	}
+	keep48h := f.service(t, func(c *auth.Config) { c.EventRetention = 48 * time.Hour })
+	n, err := keep48h.PruneEvents(f.ctx)
+	must(t, err)
+	page, err := f.svc.ListEvents(f.ctx, f.pid, auth.ListEventsInput{Limit: number("1000")})
+	must(t, err)
+	if len(page.Events) != 1 || page.Events[0].ID != read[0].ID {
+		t.Errorf("after PruneEvents with 48h retention (%d deleted): events %v, want the read of 2h ago alone", n, types(page.Events))
+	}
+	if n < 2 {
+		t.Errorf("PruneEvents deleted %d events, want the enrolment's (at least 2)", n)
 	}
 }

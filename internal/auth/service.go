@@ -31,7 +31,12 @@ type Config struct {
 	LowCodesThreshold int
 	// CodeStorage is how recovery codes are kept: CodeStorageEncrypted or CodeStorageStrict.
 	CodeStorage string
+	// EventRetention is how long audit events are kept (PruneEvents); 0 keeps them for ever.
+	EventRetention time.Duration
 }
+
+// MinEventRetention is the shortest EventRetention: a typo such as 5m must not empty the trail.
+const MinEventRetention = 24 * time.Hour
 
 // Recovery-code storage policies.
 const (
@@ -69,6 +74,9 @@ func (c Config) Validate() error {
 	}
 	if c.LowCodesThreshold < 0 || c.LowCodesThreshold > maxImportedCodes {
 		return fmt.Errorf("low-codes threshold must be from 0 to %d, not %d", maxImportedCodes, c.LowCodesThreshold)
+	}
+	if c.EventRetention != 0 && c.EventRetention < MinEventRetention {
+		return fmt.Errorf("event retention must be 0 (keep for ever) or at least %s, not %s", MinEventRetention, c.EventRetention)
 	}
 	if c.CodeStorage != CodeStorageEncrypted && c.CodeStorage != CodeStorageStrict {
 		return fmt.Errorf("code storage must be %q or %q, not %q", CodeStorageEncrypted, CodeStorageStrict, c.CodeStorage)
