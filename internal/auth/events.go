@@ -346,11 +346,34 @@ func decodeEventCursor(s string) (EventCursor, bool) {
 // maxEventUnix keeps cursor times inside what every backend stores (year 9999).
 const maxEventUnix = 253402300799
 
-// PruneEvents deletes the events older than Config.EventRetention (none when it is 0) and returns
-// how many went. Events a pending webhook delivery still needs stay until it settles.
+// eventPruneBatch bounds the events one transaction of PruneEvents deletes, so a store's writer
+// is never held for long: the requests waiting for it go in between the batches.
+const eventPruneBatch = 5000
+
+// PruneEvents deletes the events older than Config.EventRetention (none when it is 0), project
+// by project and batch by batch, and returns how many went. Events a pending webhook delivery
+// still needs stay until it settles.
 func (s *Service) PruneEvents(ctx context.Context) (int64, error) {
 	if s.cfg.EventRetention == 0 {
 		return 0, nil
 	}
-	return s.store.DeleteEventsBefore(ctx, s.now().Add(-s.cfg.EventRetention))
+	before := s.now().Add(-s.cfg.EventRetention)
+	projects, err := s.store.Projects(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, p := range projects {
+		for {
+			n, err := s.store.DeleteEventsBefore(ctx, p.ID, before, eventPruneBatch)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < eventPruneBatch {
+				break
+			}
+		}
+	}
+	return total, nil
 }

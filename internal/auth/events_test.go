@@ -1138,3 +1138,36 @@ func TestPruneEvents(t *testing.T) {
 		t.Errorf("PruneEvents deleted %d events, want the enrolment's (at least 2)", n)
 	}
 }
+
+// batchStore answers DeleteEventsBefore from a count of events left per project.
+type batchStore struct {
+	*sqlite.DB
+	left  map[string]int
+	calls map[string][]int
+}
+
+func (b *batchStore) DeleteEventsBefore(_ context.Context, projectID string, _ time.Time, limit int) (int64, error) {
+	n := min(b.left[projectID], limit)
+	b.left[projectID] -= n
+	b.calls[projectID] = append(b.calls[projectID], n)
+	return int64(n), nil
+}
+
+// PruneEvents goes through every project, batch after batch, until a batch comes back short.
+func TestPruneEventsInBatches(t *testing.T) {
+	t.Parallel()
+	f := newEventsFixture(t)
+	second, _, err := f.svc.CreateProject(f.ctx)
+	must(t, err)
+	store := &batchStore{DB: f.store.DB, left: map[string]int{f.pid: 10003, second.ID: 2}, calls: map[string][]int{}}
+	svc, err := auth.NewService(store, f.keys, auth.Config{
+		CodeSymbols: 12, Lock: auth.LockPolicy{Threshold: 10, Duration: time.Hour}, KeyCacheTTL: time.Minute,
+		CodeStorage: auth.CodeStorageEncrypted, EventRetention: 24 * time.Hour,
+	}, f.clock.Now)
+	must(t, err)
+	n, err := svc.PruneEvents(f.ctx)
+	must(t, err)
+	if n != 10005 || !slices.Equal(store.calls[f.pid], []int{5000, 5000, 3}) || !slices.Equal(store.calls[second.ID], []int{2}) {
+		t.Errorf("PruneEvents = %d in batches %v, want 10005: [5000 5000 3] of %s, [2] of %s", n, store.calls, f.pid, second.ID)
+	}
+}

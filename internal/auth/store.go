@@ -179,10 +179,10 @@ type Store interface {
 
 	// DeleteExpired removes sessions and intermediate sessions that ended before now.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
-	// DeleteEventsBefore removes the events, of every project, that happened before before,
-	// keeping a project's events from the oldest with a webhook delivery still pending on (the
-	// outbox sends them). It deletes in batches, each its own transaction, and returns the count.
-	DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error)
+	// DeleteEventsBefore removes up to limit of the project's events that happened before
+	// before, oldest first, in one transaction, and returns how many. It keeps the events from
+	// the project's oldest with a webhook delivery still pending on: the outbox sends them.
+	DeleteEventsBefore(ctx context.Context, projectID string, before time.Time, limit int) (int64, error)
 }
 
 // Completion is everything a successful authentication changes, applied in one transaction so

@@ -177,10 +177,6 @@ func scanEvent(r scanner) (auth.Event, error) {
 	return e, nil
 }
 
-// eventPruneBatch bounds the events one statement of DeleteEventsBefore deletes: short
-// transactions, and no long lock on the rows a listing reads.
-const eventPruneBatch = 5000
-
 // pruneEvents deletes a batch of a project's events older than a cutoff: $2, or the oldest event
 // with a pending delivery if that is older. It walks the primary key (project, time, id).
 // $1 project, $2 before, $3 batch size.
@@ -193,32 +189,15 @@ const pruneEvents = `WITH doomed AS (
 	DELETE FROM events e USING doomed
 	WHERE e.project_id = $1 AND e.created_at = doomed.created_at AND e.id = doomed.id`
 
-func (db *DB) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id FROM projects ORDER BY id`)
-	if err != nil {
-		return 0, err
+func (db *DB) DeleteEventsBefore(ctx context.Context, projectID string, before time.Time, limit int) (int64, error) {
+	if !storable(projectID) {
+		return 0, nil
 	}
-	projects, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, p := range projects {
-		for {
-			var n int64
-			err := db.retry(ctx, func() error {
-				tag, err := db.pool.Exec(ctx, pruneEvents, p, at(before), eventPruneBatch)
-				n = tag.RowsAffected()
-				return err
-			})
-			if err != nil {
-				return total, err
-			}
-			total += n
-			if n < eventPruneBatch {
-				break
-			}
-		}
-	}
-	return total, nil
+	var n int64
+	err := db.retry(ctx, func() error {
+		tag, err := db.pool.Exec(ctx, pruneEvents, projectID, at(before), limit)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }

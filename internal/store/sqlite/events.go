@@ -135,10 +135,6 @@ func scanEvent(r scanner) (auth.Event, error) {
 	return e, nil
 }
 
-// eventPruneBatch bounds the events one transaction of DeleteEventsBefore deletes, so the single
-// writer is never held for long: the requests waiting for it go in between the batches.
-const eventPruneBatch = 5000
-
 // pruneEvents deletes a batch of a project's events older than a cutoff: ?2, or the oldest event
 // with a pending delivery if that is older. It walks the primary key (project, time, id), so it
 // reads only what it deletes. ?1 project, ?2 before (Unix seconds), ?3 batch size.
@@ -147,44 +143,15 @@ const pruneEvents = `DELETE FROM events WHERE project_id = ?1 AND (created_at, i
 		(SELECT min(d.event_created_at) FROM webhook_deliveries d WHERE d.project_id = ?1 AND d.state = 'pending'), ?2))
 	ORDER BY created_at, id LIMIT ?3)`
 
-func (db *DB) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
-	var projects []string
-	rows, err := db.read.query(ctx, `SELECT id FROM projects ORDER BY id`)
-	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, err
+func (db *DB) DeleteEventsBefore(ctx context.Context, projectID string, before time.Time, limit int) (int64, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, pruneEvents, projectID, before.Unix(), limit)
+		if err != nil {
+			return err
 		}
-		projects = append(projects, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	var total int64
-	for _, p := range projects {
-		for {
-			var n int64
-			err := db.tx(ctx, func(tx *txn) error {
-				res, err := tx.exec(ctx, pruneEvents, p, before.Unix(), eventPruneBatch)
-				if err != nil {
-					return err
-				}
-				n, err = res.RowsAffected()
-				return err
-			})
-			if err != nil {
-				return total, err
-			}
-			total += n
-			if n < eventPruneBatch {
-				break
-			}
-		}
-	}
-	return total, nil
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
 }

@@ -110,35 +110,40 @@ func eventTypes(events []auth.Event) []string {
 }
 
 var eventTests = []test{
-	{"DeleteEventsBefore deletes older events of every project, in batches, and keeps what pending deliveries need", func(t *testing.T, f *fixture) {
+	{"DeleteEventsBefore deletes a project's older events, oldest first, up to a limit, and keeps what pending deliveries need", func(t *testing.T, f *fixture) {
 		other := f.otherProject(t)
 		at := func(p auth.Project, ago time.Duration, typ string) auth.Event {
 			e := f.newEvent(nil, typ, nil)
 			e.ProjectID, e.Time = p.ID, f.now.Add(-ago)
 			return e
 		}
-		// More old events than a batch holds, so the deletion takes several.
-		var old []auth.Event
-		for range 5003 {
-			old = append(old, at(f.project, 3*time.Hour, auth.EventRecoveryCodesRead))
-		}
-		must(t, f.store.RecordEvents(f.ctx, old...), "RecordEvents, old")
-		otherOld, otherNew := at(other, 3*time.Hour, auth.EventSessionCreated), at(other, time.Minute, auth.EventSessionCreated)
-		must(t, f.store.RecordEvents(f.ctx, otherOld, otherNew), "RecordEvents, other project")
-		// A webhook, then an event it has a pending delivery of, then a later one.
+		oldest, old := at(f.project, 4*time.Hour, auth.EventRecoveryCodesRead), at(f.project, 3*time.Hour, auth.EventRecoveryCodesRead)
+		otherOld := at(other, 3*time.Hour, auth.EventSessionCreated)
+		must(t, f.store.RecordEvents(f.ctx, oldest, old, otherOld), "RecordEvents, old")
+		// A webhook, then an event it has a pending delivery of, then later ones.
 		hook := f.createWebhook(t, f.project)
 		pending, later := at(f.project, 2*time.Hour, auth.EventMemberLocked), at(f.project, time.Hour, auth.EventMemberLocked)
-		must(t, f.store.RecordEvents(f.ctx, pending, later), "RecordEvents, delivered")
 		recent := at(f.project, time.Minute, auth.EventRecoveryCodesRead)
-		must(t, f.store.RecordEvents(f.ctx, recent), "RecordEvents, recent")
+		must(t, f.store.RecordEvents(f.ctx, pending, later, recent), "RecordEvents, with deliveries")
+		cutoff := f.now.Add(-30 * time.Minute)
 
-		n, err := f.store.DeleteEventsBefore(f.ctx, f.now.Add(-30*time.Minute))
-		must(t, err, "DeleteEventsBefore")
-		if n != 5003+1 {
-			t.Errorf("DeleteEventsBefore deleted %d events, want %d (the old ones of both projects)", n, 5003+1)
+		for _, step := range []struct {
+			limit int
+			want  int64
+			kept  []auth.Event
+		}{
+			{1, 1, []auth.Event{old, pending, later, recent}}, // the oldest first
+			{10, 1, []auth.Event{pending, later, recent}},     // a pending delivery holds the rest
+			{10, 0, []auth.Event{pending, later, recent}},     // and holds them again
+		} {
+			n, err := f.store.DeleteEventsBefore(f.ctx, f.project.ID, cutoff, step.limit)
+			must(t, err, "DeleteEventsBefore")
+			if n != step.want {
+				t.Errorf("DeleteEventsBefore(limit %d) deleted %d events, want %d", step.limit, n, step.want)
+			}
+			wantEqual(t, f.projectEvents(t), newestFirst(step.kept), fmt.Sprintf("events kept after DeleteEventsBefore(limit %d)", step.limit))
 		}
-		wantEqual(t, f.projectEvents(t), newestFirst([]auth.Event{pending, later, recent}), "events kept (a pending delivery holds the older ones)")
-		wantEqual(t, f.eventsWhere(t, other.ID, auth.EventQuery{}), []auth.Event{otherNew}, "the other project's events kept")
+		wantEqual(t, f.eventsWhere(t, other.ID, auth.EventQuery{}), []auth.Event{otherOld}, "the other project's events, untouched")
 		deliveries, err := f.store.WebhookDeliveries(f.ctx, f.project.ID, hook.ID, 10)
 		must(t, err, "WebhookDeliveries")
 		if len(deliveries) != 3 {
@@ -147,12 +152,16 @@ var eventTests = []test{
 
 		// Once the deliveries are gone, nothing holds the events back.
 		must(t, f.store.DeleteWebhook(f.ctx, f.project.ID, hook.ID), "DeleteWebhook")
-		n, err = f.store.DeleteEventsBefore(f.ctx, f.now.Add(-30*time.Minute))
-		must(t, err, "DeleteEventsBefore again")
+		n, err := f.store.DeleteEventsBefore(f.ctx, f.project.ID, cutoff, 10)
+		must(t, err, "DeleteEventsBefore after the deliveries went")
 		if n != 2 {
 			t.Errorf("DeleteEventsBefore after the deliveries went deleted %d events, want 2", n)
 		}
 		wantEqual(t, f.projectEvents(t), []auth.Event{recent}, "events kept at last")
+		n, err = f.store.DeleteEventsBefore(f.ctx, "project-test-"+newID("none"), cutoff, 10)
+		if err != nil || n != 0 {
+			t.Errorf("DeleteEventsBefore of no project = %d, %v; want 0, nil", n, err)
+		}
 	}},
 	{"RecordEvents stores every field exactly; Events returns it in the project only", func(t *testing.T, f *fixture) {
 		o := f.createOrganization(t)
