@@ -82,6 +82,7 @@ var groups = []group{
 	{"Passwords", passwordTests},
 	{"TOTP", totpTests},
 	{"CodeOwner", codeOwnerTests},
+	{"BulkLoader", bulkTests},
 	{"TOTPSteps", totpStepTests},
 	{"IntermediateSessions", istTests},
 	{"Sessions", sessionTests},
