@@ -42,8 +42,9 @@ Flags:
   --phases LIST          comma-separated phases (default get,recover,wrong_code,rotate,rotate_half,mix)
   --compare-members N    first run get and recover at N members on a fresh database, and report
                          the main run's p50s against them (e.g. --members 1000000 --compare-members 1000)
-  --seed auto|bulk|http  bulk: direct inserts in large transactions (SQLite, the bench owns the
-                         database); http: through the API; auto: bulk when possible (default)
+  --seed auto|bulk|http  bulk: direct inserts in large transactions (multi-row INSERTs on SQLite,
+                         COPY on PostgreSQL; the bench owns the database); http: through the API;
+                         auto: bulk when possible (default)
   --db sqlite:PATH|postgres://...
                          database of the server the bench starts; the bench adds a project and
                          its members to it (not read from SPAREKEY_DB: name it on purpose)
