@@ -40,7 +40,8 @@ Flags:
   --concurrency N        concurrent requests, one keep-alive connection each (default 8)
   --duration D           length of each phase (default 5s)
   --phases LIST          comma-separated phases (default get,recover,wrong_code,rotate,rotate_half,mix)
-  --compare-members N    first run get and recover at N members on a fresh database, and report
+  --compare-members N    first run get and recover at N members on a fresh database (on
+                         PostgreSQL: a fresh schema of --db's database, dropped after), and report
                          the main run's p50s against them (e.g. --members 1000000 --compare-members 1000)
   --seed auto|bulk|http  bulk: direct inserts in large transactions (multi-row INSERTs on SQLite,
                          COPY on PostgreSQL; the bench owns the database); http: through the API;

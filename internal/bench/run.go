@@ -80,8 +80,8 @@ func (o *Options) validate() error {
 		return errors.New("--url needs --project-id and --secret")
 	case o.URL != "" && (o.DB != "" || o.CPUProfileDir != ""):
 		return errors.New("--db and --cpuprofile-dir are for a server the bench starts, not one at --url")
-	case o.CompareMembers != 0 && (o.URL != "" || isPostgres(o.DB)):
-		return errors.New("--compare-members needs a SQLite server the bench starts (run twice on PostgreSQL or a --url server)")
+	case o.CompareMembers != 0 && o.URL != "":
+		return errors.New("--compare-members needs a server the bench starts (run twice against a --url server)")
 	case o.CompareMembers < 0 || o.CompareMembers == 1:
 		return errors.New("--compare-members must be 0 or at least 2")
 	case !slices.Contains([]string{"auto", "bulk", "http"}, o.Seed):
@@ -158,7 +158,20 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		fmt.Fprintf(opt.Progress, "comparison run at %d members (get and recover)\n", opt.CompareMembers)
 		small := opt
 		small.DB, small.CPUProfileDir, small.Phases = "", "", []string{"get", "recover"}
+		var dropSchema func() error
+		if isPostgres(opt.DB) {
+			// The same database server, in a schema of its own: the small run's figures must not
+			// share tables, caches or the bench's project with the main run.
+			if small.DB, dropSchema, err = freshSchema(ctx, opt.DB); err != nil {
+				return nil, fmt.Errorf("comparison run: %w", err)
+			}
+		}
 		res, err := runScenario(ctx, &small, opt.CompareMembers, sign, false)
+		if dropSchema != nil {
+			if derr := dropSchema(); err == nil && derr != nil {
+				err = derr
+			}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("comparison run: %w", err)
 		}
@@ -466,6 +479,40 @@ func (sc *scenario) footprint(ctx context.Context) (*Storage, error) {
 		st.BytesPerMember = round3(float64(st.Bytes) / float64(st.Members))
 	}
 	return &st, nil
+}
+
+// freshSchema creates an empty schema in the database of connString and returns a connection
+// string whose search_path names it, and a function that drops it with everything in it.
+func freshSchema(ctx context.Context, connString string) (string, func() error, error) {
+	u, err := url.Parse(connString)
+	if err != nil {
+		return "", nil, fmt.Errorf("--db: %w", err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "sparekey_bench_compare_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, connString)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	drop := func() error {
+		ctx := context.WithoutCancel(ctx)
+		conn, err := pgx.Connect(ctx, connString)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
+		return err
+	}
+	return u.String(), drop, nil
 }
 
 func postgresFootprint(ctx context.Context, connString string) (bytes, members int64, err error) {
