@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sparekey/sparekey/internal/auth"
+	"github.com/sparekey/sparekey/internal/store/sealedcolumn"
 )
 
 // queueInsertSigningKey queues the insert of one signing key row; jwk is the key's JWK as JSON.
@@ -40,33 +41,9 @@ func (db *DB) AddSigningKey(ctx context.Context, key auth.SigningKey, retireAt t
 	})
 }
 
-// sealedColumn is where a sealed column lives: its table, the unique key its rows are paged and
-// replaced by, and the columns holding the owner and id of its associated data.
-type sealedColumn struct {
-	table, key, owner, id, value string
-}
-
-// sealedColumns is every auth.SealedColumn: one line per column. Identifiers come from here
-// only, never from a caller. The keys are COLLATE "C", so paging order is byte order.
-var sealedColumns = map[auth.SealedColumn]sealedColumn{
-	auth.SealedProjectPepper: {table: "projects", key: "id", owner: "id", id: "''", value: "sealed_pepper"},
-	auth.SealedSigningKey:    {table: "signing_keys", key: "kid", owner: "project_id", id: "kid", value: "sealed_private_key"},
-	auth.SealedTOTPSecret:    {table: "totp_registrations", key: "id", owner: "member_id", id: "id", value: "sealed_secret"},
-	auth.SealedRecoveryCodes: {table: "totp_registrations", key: "id", owner: "member_id", id: "id", value: "sealed_codes"},
-	auth.SealedPassword:      {table: "passwords", key: "member_id", owner: "member_id", id: "id", value: "sealed"},
-	auth.SealedWebhookSecret: {table: "webhooks", key: "id", owner: "project_id", id: "id", value: "sealed_secret"},
-}
-
-func lookupSealedColumn(column auth.SealedColumn) (sealedColumn, error) {
-	c, ok := sealedColumns[column]
-	if !ok {
-		return sealedColumn{}, fmt.Errorf("postgres: unknown sealed column %q", column)
-	}
-	return c, nil
-}
-
+// SealedValues pages by the column's key, which is COLLATE "C": byte order, as SQLite's.
 func (db *DB) SealedValues(ctx context.Context, column auth.SealedColumn, after string, limit int) ([]auth.SealedValue, error) {
-	c, err := lookupSealedColumn(column)
+	c, err := sealedcolumn.Lookup(column)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +51,7 @@ func (db *DB) SealedValues(ctx context.Context, column auth.SealedColumn, after 
 		return nil, fmt.Errorf("postgres: sealed values after %q: not a key any row can hold", after)
 	}
 	rows, err := db.pool.Query(ctx, fmt.Sprintf(`SELECT %s, %s, %s, %s FROM %s WHERE %s > $1 AND %s IS NOT NULL ORDER BY %s LIMIT $2`,
-		c.key, c.owner, c.id, c.value, c.table, c.key, c.value, c.key), after, limit)
+		c.Key, c.Owner, c.ID, c.Value, c.Table, c.Key, c.Value, c.Key), after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -91,24 +68,24 @@ func (db *DB) SealedValues(ctx context.Context, column auth.SealedColumn, after 
 }
 
 func (db *DB) CountSealedValues(ctx context.Context, column auth.SealedColumn) (int, error) {
-	c, err := lookupSealedColumn(column)
+	c, err := sealedcolumn.Lookup(column)
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	err = db.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.table, c.value)).Scan(&n)
+	err = db.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.Table, c.Value)).Scan(&n)
 	return n, err
 }
 
 func (db *DB) ReplaceSealedValues(ctx context.Context, column auth.SealedColumn, rs []auth.SealedReplacement) (int, error) {
-	c, err := lookupSealedColumn(column)
+	c, err := sealedcolumn.Lookup(column)
 	if err != nil {
 		return 0, err
 	}
 	if len(rs) == 0 {
 		return 0, nil
 	}
-	q := fmt.Sprintf(`UPDATE %s SET %s = $1 WHERE %s = $2 AND %s = $3`, c.table, c.value, c.key, c.value)
+	q := fmt.Sprintf(`UPDATE %s SET %s = $1 WHERE %s = $2 AND %s = $3`, c.Table, c.Value, c.Key, c.Value)
 	var changed int
 	err = db.tx(ctx, func(tx *txn) error {
 		changed = 0

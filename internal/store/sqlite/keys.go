@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sparekey/sparekey/internal/auth"
+	"github.com/sparekey/sparekey/internal/store/sealedcolumn"
 )
 
 // insertSigningKey writes one signing key row; jwk is the key's JWK as JSON.
@@ -39,38 +40,13 @@ func (db *DB) AddSigningKey(ctx context.Context, key auth.SigningKey, retireAt t
 	})
 }
 
-// sealedColumn is where a sealed column lives: its table, the unique key its rows are paged and
-// replaced by, and the columns holding the owner and id of its associated data.
-type sealedColumn struct {
-	table, key, owner, id, value string
-}
-
-// sealedColumns is every auth.SealedColumn: one line per column. Identifiers come from here
-// only, never from a caller.
-var sealedColumns = map[auth.SealedColumn]sealedColumn{
-	auth.SealedProjectPepper: {table: "projects", key: "id", owner: "id", id: "''", value: "sealed_pepper"},
-	auth.SealedSigningKey:    {table: "signing_keys", key: "kid", owner: "project_id", id: "kid", value: "sealed_private_key"},
-	auth.SealedTOTPSecret:    {table: "totp_registrations", key: "id", owner: "member_id", id: "id", value: "sealed_secret"},
-	auth.SealedRecoveryCodes: {table: "totp_registrations", key: "id", owner: "member_id", id: "id", value: "sealed_codes"},
-	auth.SealedPassword:      {table: "passwords", key: "member_id", owner: "member_id", id: "id", value: "sealed"},
-	auth.SealedWebhookSecret: {table: "webhooks", key: "id", owner: "project_id", id: "id", value: "sealed_secret"},
-}
-
-func lookupSealedColumn(column auth.SealedColumn) (sealedColumn, error) {
-	c, ok := sealedColumns[column]
-	if !ok {
-		return sealedColumn{}, fmt.Errorf("sqlite: unknown sealed column %q", column)
-	}
-	return c, nil
-}
-
 func (db *DB) SealedValues(ctx context.Context, column auth.SealedColumn, after string, limit int) ([]auth.SealedValue, error) {
-	c, err := lookupSealedColumn(column)
+	c, err := sealedcolumn.Lookup(column)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := db.read.query(ctx, fmt.Sprintf(`SELECT %s, %s, %s, %s FROM %s WHERE %s > ? AND %s IS NOT NULL ORDER BY %s LIMIT ?`,
-		c.key, c.owner, c.id, c.value, c.table, c.key, c.value, c.key), after, limit)
+		c.Key, c.Owner, c.ID, c.Value, c.Table, c.Key, c.Value, c.Key), after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -87,21 +63,21 @@ func (db *DB) SealedValues(ctx context.Context, column auth.SealedColumn, after 
 }
 
 func (db *DB) CountSealedValues(ctx context.Context, column auth.SealedColumn) (int, error) {
-	c, err := lookupSealedColumn(column)
+	c, err := sealedcolumn.Lookup(column)
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	err = db.read.queryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.table, c.value)).Scan(&n)
+	err = db.read.queryRow(ctx, fmt.Sprintf(`SELECT count(*) FROM %s WHERE %s IS NOT NULL`, c.Table, c.Value)).Scan(&n)
 	return n, err
 }
 
 func (db *DB) ReplaceSealedValues(ctx context.Context, column auth.SealedColumn, rs []auth.SealedReplacement) (int, error) {
-	c, err := lookupSealedColumn(column)
+	c, err := sealedcolumn.Lookup(column)
 	if err != nil {
 		return 0, err
 	}
-	q := fmt.Sprintf(`UPDATE %s SET %s = ? WHERE %s = ? AND %s = ?`, c.table, c.value, c.key, c.value)
+	q := fmt.Sprintf(`UPDATE %s SET %s = ? WHERE %s = ? AND %s = ?`, c.Table, c.Value, c.Key, c.Value)
 	var changed int
 	err = db.tx(ctx, func(tx *txn) error {
 		changed = 0

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/sparekey/sparekey/internal/auth"
+	"github.com/sparekey/sparekey/internal/store/sealedcolumn"
 )
 
 // TestEverySealedColumnIsRotated holds the schema to master-key rotation: every column whose
 // name starts with "sealed" is in this store's table of sealed columns, under the auth name of
 // the same table and column, and that table names exactly the columns auth rotates. A new
-// sealed column fails here until it is one line in sealedColumns (and in auth's).
+// sealed column fails here until it is one line in sealedcolumn (and in auth's).
 func TestEverySealedColumnIsRotated(t *testing.T) {
 	ctx := t.Context()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "sparekey.db"))
@@ -40,15 +41,15 @@ func TestEverySealedColumnIsRotated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var registered []string
-	for name, c := range sealedColumns {
-		if string(name) != c.table+"."+c.value {
-			t.Errorf("sealedColumns[%q] is %s.%s", name, c.table, c.value)
+	for name, c := range sealedcolumn.All() {
+		if string(name) != c.Table+"."+c.Value {
+			t.Errorf("sealedcolumn.All()[%q] is %s.%s", name, c.Table, c.Value)
 		}
 		registered = append(registered, string(name))
 	}
 	slices.Sort(registered)
 	if !slices.Equal(inSchema, registered) {
-		t.Errorf("sealed columns of the schema: %q\nin sealedColumns: %q", inSchema, registered)
+		t.Errorf("sealed columns of the schema: %q\nin sealedcolumn.All(): %q", inSchema, registered)
 	}
 	var rotated []string
 	for _, c := range auth.SealedColumns() {
@@ -56,6 +57,6 @@ func TestEverySealedColumnIsRotated(t *testing.T) {
 	}
 	slices.Sort(rotated)
 	if !slices.Equal(rotated, registered) {
-		t.Errorf("auth.SealedColumns(): %q\nin sealedColumns: %q", rotated, registered)
+		t.Errorf("auth.SealedColumns(): %q\nin sealedcolumn.All(): %q", rotated, registered)
 	}
 }
