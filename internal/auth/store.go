@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -286,6 +287,54 @@ type OrganizationFilter struct {
 	Name   string
 	Values []string
 	Value  string
+}
+
+// FilterGroup is the operands of one search filter name, in request order: what a store turns
+// into one condition, so a statement does not grow with the number of operands.
+type FilterGroup struct {
+	Name   string
+	Lists  [][]string // a list filter's operands
+	Values []string   // a substring filter's operands
+}
+
+// GroupFilters groups filters by name, in the order each name first appears.
+func GroupFilters(filters []OrganizationFilter) []*FilterGroup {
+	var groups []*FilterGroup
+	byName := map[string]*FilterGroup{}
+	for _, f := range filters {
+		g := byName[f.Name]
+		if g == nil {
+			g = &FilterGroup{Name: f.Name}
+			byName[f.Name] = g
+			groups = append(groups, g)
+		}
+		g.Lists = append(g.Lists, f.Values)
+		g.Values = append(g.Values, f.Value)
+	}
+	return groups
+}
+
+// Union is every value of the group's lists that kept keeps (a store drops there what it cannot
+// bind, and so what cannot match).
+func (g *FilterGroup) Union(kept func([]string) []string) []string {
+	var out []string
+	for _, l := range g.Lists {
+		out = append(out, kept(l)...)
+	}
+	return out
+}
+
+// Intersection is the values in every list of the group that kept keeps.
+func (g *FilterGroup) Intersection(kept func([]string) []string) []string {
+	out := kept(g.Lists[0])
+	for _, l := range g.Lists[1:] {
+		in := make(map[string]bool, len(l))
+		for _, v := range l {
+			in[v] = true
+		}
+		out = slices.DeleteFunc(out, func(v string) bool { return !in[v] })
+	}
+	return out
 }
 
 // Search filter names the store understands, beyond the fixed-answer ones.

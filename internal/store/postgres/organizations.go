@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -243,29 +242,8 @@ func jsonArray(key string) string {
 // takes seconds at a hundred operands and minutes at a few hundred; grouped, the planner sees at
 // most one condition per filter name.
 
-// searchGroup is the operands of one filter name, in request order.
-type searchGroup struct {
-	name   string
-	lists  [][]string // a list filter's operands
-	values []string   // a substring filter's operands
-}
-
-// groupFilters groups filters by name, in the order each name first appears.
-func groupFilters(filters []auth.OrganizationFilter) []*searchGroup {
-	var groups []*searchGroup
-	byName := map[string]*searchGroup{}
-	for _, f := range filters {
-		g := byName[f.Name]
-		if g == nil {
-			g = &searchGroup{name: f.Name}
-			byName[f.Name] = g
-			groups = append(groups, g)
-		}
-		g.lists = append(g.lists, f.Values)
-		g.values = append(g.values, f.Value)
-	}
-	return groups
-}
+// searchGroup is a filter group this store renders.
+type searchGroup struct{ *auth.FilterGroup }
 
 // storableValues keeps the values PostgreSQL can hold; the others (a NUL, invalid UTF-8) can
 // neither equal nor be part of a stored value, so they are dropped rather than sent.
@@ -275,28 +253,6 @@ func storableValues(values []string) []string {
 		if storable(v) {
 			out = append(out, v)
 		}
-	}
-	return out
-}
-
-// union is every storable value of the lists.
-func union(lists [][]string) []string {
-	var out []string
-	for _, l := range lists {
-		out = append(out, storableValues(l)...)
-	}
-	return out
-}
-
-// intersection is the storable values in every list.
-func intersection(lists [][]string) []string {
-	out := storableValues(lists[0])
-	for _, l := range lists[1:] {
-		in := make(map[string]bool, len(l))
-		for _, v := range l {
-			in[v] = true
-		}
-		out = slices.DeleteFunc(out, func(v string) bool { return !in[v] })
 	}
 	return out
 }
@@ -333,21 +289,21 @@ func substringMatch(name, sub string) string {
 
 // condition renders a group as one condition: every operand matches (and) or some does.
 func (q *searchQuery) condition(g *searchGroup, and bool) (string, error) {
-	switch g.name {
+	switch g.Name {
 	case auth.FilterOrganizationIDs, auth.FilterOrganizationSlugs:
 		// An organization has one id and one slug: it is in every list when it is in their
 		// intersection.
 		if and {
-			return q.listCondition(g.name, intersection(g.lists)), nil
+			return q.listCondition(g.Name, g.Intersection(storableValues)), nil
 		}
-		return q.listCondition(g.name, union(g.lists)), nil
+		return q.listCondition(g.Name, g.Union(storableValues)), nil
 	case auth.FilterMemberEmails, auth.FilterAllowedDomains, auth.FilterClaimedEmailDomains:
-		if !and || len(g.lists) == 1 {
-			return q.listCondition(g.name, union(g.lists)), nil
+		if !and || len(g.Lists) == 1 {
+			return q.listCondition(g.Name, g.Union(storableValues)), nil
 		}
 		// Every list must hold one of the organization's values, not necessarily the same one.
-		lists := make([][]string, len(g.lists))
-		for i, l := range g.lists {
+		lists := make([][]string, len(g.Lists))
+		for i, l := range g.Lists {
 			if lists[i] = storableValues(l); len(lists[i]) == 0 {
 				return "FALSE", nil
 			}
@@ -357,18 +313,18 @@ func (q *searchQuery) condition(g *searchGroup, and bool) (string, error) {
 			return "", err
 		}
 		return "NOT EXISTS (SELECT 1 FROM jsonb_array_elements(" + q.arg(b) + "::jsonb) op(list) WHERE NOT " +
-			listMatch(g.name, "ARRAY(SELECT jsonb_array_elements_text(op.list))") + ")", nil
+			listMatch(g.Name, "ARRAY(SELECT jsonb_array_elements_text(op.list))") + ")", nil
 	case auth.FilterSlugFuzzy, auth.FilterNameFuzzy, auth.FilterMemberEmailFuzzy, auth.FilterAllowedDomainFuzzy:
-		values := storableValues(g.values)
+		values := storableValues(g.Values)
 		switch {
-		case and && len(values) < len(g.values), len(values) == 0:
+		case and && len(values) < len(g.Values), len(values) == 0:
 			return "FALSE", nil
 		case len(values) == 1:
-			return substringMatch(g.name, q.arg(values[0])), nil
+			return substringMatch(g.Name, q.arg(values[0])), nil
 		case and:
-			return "NOT EXISTS (SELECT 1 FROM unnest(" + q.arg(values) + "::text[]) s(v) WHERE NOT " + substringMatch(g.name, "s.v") + ")", nil
+			return "NOT EXISTS (SELECT 1 FROM unnest(" + q.arg(values) + "::text[]) s(v) WHERE NOT " + substringMatch(g.Name, "s.v") + ")", nil
 		}
-		return "EXISTS (SELECT 1 FROM unnest(" + q.arg(values) + "::text[]) s(v) WHERE " + substringMatch(g.name, "s.v") + ")", nil
+		return "EXISTS (SELECT 1 FROM unnest(" + q.arg(values) + "::text[]) s(v) WHERE " + substringMatch(g.Name, "s.v") + ")", nil
 	case auth.FilterMatchAll:
 		return "TRUE", nil
 	}
@@ -396,7 +352,8 @@ func (db *DB) SearchOrganizations(ctx context.Context, projectID string, q auth.
 			op = " OR "
 		}
 		var conds []string
-		for _, g := range groupFilters(q.Filters) {
+		for _, fg := range auth.GroupFilters(q.Filters) {
+			g := &searchGroup{fg}
 			c, err := sq.condition(g, and)
 			if err != nil {
 				return page, err

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -234,29 +233,8 @@ func (db *DB) DeleteOrganization(ctx context.Context, projectID, id string) erro
 // SQLite's limits on bound parameters (32766) and expression depth (1000), and the planner
 // sees at most one condition per filter name.
 
-// searchGroup is the operands of one filter name, in request order.
-type searchGroup struct {
-	name   string
-	lists  [][]string // a list filter's operands
-	values []string   // a substring filter's operands
-}
-
-// groupFilters groups filters by name, in the order each name first appears.
-func groupFilters(filters []auth.OrganizationFilter) []*searchGroup {
-	var groups []*searchGroup
-	byName := map[string]*searchGroup{}
-	for _, f := range filters {
-		g := byName[f.Name]
-		if g == nil {
-			g = &searchGroup{name: f.Name}
-			byName[f.Name] = g
-			groups = append(groups, g)
-		}
-		g.lists = append(g.lists, f.Values)
-		g.values = append(g.values, f.Value)
-	}
-	return groups
-}
+// searchGroup is a filter group this store renders.
+type searchGroup struct{ *auth.FilterGroup }
 
 // bindable keeps the values JSON carries unchanged: encoding/json would replace the bytes of
 // invalid UTF-8, and the result might match. The value itself matches nothing, equal or part:
@@ -267,28 +245,6 @@ func bindable(values []string) []string {
 		if utf8.ValidString(v) {
 			out = append(out, v)
 		}
-	}
-	return out
-}
-
-// union is every value of the lists (without invalid UTF-8).
-func union(lists [][]string) []string {
-	var out []string
-	for _, l := range lists {
-		out = append(out, bindable(l)...)
-	}
-	return out
-}
-
-// intersection is the values in every list (without invalid UTF-8).
-func intersection(lists [][]string) []string {
-	out := bindable(lists[0])
-	for _, l := range lists[1:] {
-		in := make(map[string]bool, len(l))
-		for _, v := range l {
-			in[v] = true
-		}
-		out = slices.DeleteFunc(out, func(v string) bool { return !in[v] })
 	}
 	return out
 }
@@ -332,40 +288,40 @@ func substringMatch(name, sub string) string {
 
 // condition renders the group as one condition: every operand matches (and) or some does.
 func (g *searchGroup) condition(and bool) (string, []any, error) {
-	switch g.name {
+	switch g.Name {
 	case auth.FilterOrganizationIDs, auth.FilterOrganizationSlugs:
 		// An organization has one id and one slug: it is in every list when it is in their
 		// intersection.
 		if and {
-			return listCondition(g.name, intersection(g.lists))
+			return listCondition(g.Name, g.Intersection(bindable))
 		}
-		return listCondition(g.name, union(g.lists))
+		return listCondition(g.Name, g.Union(bindable))
 	case auth.FilterMemberEmails, auth.FilterAllowedDomains, auth.FilterClaimedEmailDomains:
-		if !and || len(g.lists) == 1 {
-			return listCondition(g.name, union(g.lists))
+		if !and || len(g.Lists) == 1 {
+			return listCondition(g.Name, g.Union(bindable))
 		}
 		// Every list must hold one of the organization's values, not necessarily the same one.
-		lists := make([][]string, len(g.lists))
-		for i, l := range g.lists {
+		lists := make([][]string, len(g.Lists))
+		for i, l := range g.Lists {
 			if lists[i] = bindable(l); len(lists[i]) == 0 {
 				return "0", nil, nil
 			}
 		}
 		args, err := jsonArg(lists)
-		return "NOT EXISTS (SELECT 1 FROM json_each(?) op WHERE NOT " + listMatch(g.name, "json_each(op.value)") + ")", args, err
+		return "NOT EXISTS (SELECT 1 FROM json_each(?) op WHERE NOT " + listMatch(g.Name, "json_each(op.value)") + ")", args, err
 	case auth.FilterSlugFuzzy, auth.FilterNameFuzzy, auth.FilterMemberEmailFuzzy, auth.FilterAllowedDomainFuzzy:
-		values := bindable(g.values)
+		values := bindable(g.Values)
 		switch {
-		case and && len(values) < len(g.values), len(values) == 0:
+		case and && len(values) < len(g.Values), len(values) == 0:
 			return "0", nil, nil
 		case len(values) == 1:
-			return substringMatch(g.name, "?"), []any{values[0]}, nil
+			return substringMatch(g.Name, "?"), []any{values[0]}, nil
 		}
 		args, err := jsonArg(values)
 		if and {
-			return "NOT EXISTS (SELECT 1 FROM json_each(?) s WHERE NOT " + substringMatch(g.name, "s.value") + ")", args, err
+			return "NOT EXISTS (SELECT 1 FROM json_each(?) s WHERE NOT " + substringMatch(g.Name, "s.value") + ")", args, err
 		}
-		return "EXISTS (SELECT 1 FROM json_each(?) s WHERE " + substringMatch(g.name, "s.value") + ")", args, err
+		return "EXISTS (SELECT 1 FROM json_each(?) s WHERE " + substringMatch(g.Name, "s.value") + ")", args, err
 	case auth.FilterMatchAll:
 		return "1", nil, nil
 	}
@@ -389,7 +345,8 @@ func (db *DB) SearchOrganizations(ctx context.Context, projectID string, q auth.
 			op = " OR "
 		}
 		var conds []string
-		for _, g := range groupFilters(q.Filters) {
+		for _, fg := range auth.GroupFilters(q.Filters) {
+			g := &searchGroup{fg}
 			c, a, err := g.condition(and)
 			if err != nil {
 				return auth.OrganizationPage{}, err
