@@ -298,6 +298,15 @@ type call struct {
 }
 
 // do sends the call and decodes a 200 answer into out, or returns one of the three error kinds.
+// answer makes the call and returns its decoded answer.
+func answer[T any](ctx context.Context, c *Client, k call) (*T, error) {
+	var out T
+	if err := c.do(ctx, k, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 func (c *Client) do(ctx context.Context, k call, out any) error {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc

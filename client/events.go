@@ -68,9 +68,5 @@ func (e *EventsClient) List(ctx context.Context, p ListEventsParams) (*ListEvent
 	if p.Cursor != "" {
 		q.Set("cursor", p.Cursor)
 	}
-	var out ListEventsResponse
-	if err := e.c.do(ctx, call{method: http.MethodGet, path: "/sparekey/v1/events", query: q}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[ListEventsResponse](ctx, e.c, call{method: http.MethodGet, path: "/sparekey/v1/events", query: q})
 }

@@ -41,17 +41,12 @@ func (m *MembersClient) Create(ctx context.Context, p CreateMemberParams) (*Memb
 	if err := required("organization_id", p.OrganizationID); err != nil {
 		return nil, err
 	}
-	var out MemberResponse
-	err := m.c.do(ctx, call{
+	return answer[MemberResponse](ctx, m.c, call{
 		method:  http.MethodPost,
 		path:    organizationsPath + pathEscape(p.OrganizationID) + "/members",
 		body:    p,
 		headers: p.Authorization.headers(),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }
 
 // GetMemberParams names a member by id (or external id) or by email address; MemberID wins when
@@ -74,12 +69,7 @@ func (m *MembersClient) Get(ctx context.Context, p GetMemberParams) (*MemberResp
 	if p.EmailAddress != "" {
 		q.Set("email_address", p.EmailAddress)
 	}
-	var out MemberResponse
-	err := m.c.do(ctx, call{method: http.MethodGet, path: organizationsPath + pathEscape(p.OrganizationID) + "/member", query: q}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[MemberResponse](ctx, m.c, call{method: http.MethodGet, path: organizationsPath + pathEscape(p.OrganizationID) + "/member", query: q})
 }
 
 // UpdateMemberParams is a member update: only the fields set are changed.
@@ -106,17 +96,12 @@ func (m *MembersClient) Update(ctx context.Context, p UpdateMemberParams) (*Memb
 	if err := required("organization_id", p.OrganizationID, "member_id", p.MemberID); err != nil {
 		return nil, err
 	}
-	var out MemberResponse
-	err := m.c.do(ctx, call{
+	return answer[MemberResponse](ctx, m.c, call{
 		method:  http.MethodPut,
 		path:    organizationsPath + pathEscape(p.OrganizationID) + "/members/" + pathEscape(p.MemberID),
 		body:    p,
 		headers: p.Authorization.headers(),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }
 
 // DeleteMemberParams names the member to delete.
@@ -138,16 +123,11 @@ func (m *MembersClient) Delete(ctx context.Context, p DeleteMemberParams) (*Dele
 	if err := required("organization_id", p.OrganizationID, "member_id", p.MemberID); err != nil {
 		return nil, err
 	}
-	var out DeleteMemberResponse
-	err := m.c.do(ctx, call{
+	return answer[DeleteMemberResponse](ctx, m.c, call{
 		method:  http.MethodDelete,
 		path:    organizationsPath + pathEscape(p.OrganizationID) + "/members/" + pathEscape(p.MemberID),
 		headers: p.Authorization.headers(),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }
 
 // DeleteTOTPParams names the member whose TOTP registration to delete.
@@ -162,14 +142,9 @@ func (m *MembersClient) DeleteTOTP(ctx context.Context, p DeleteTOTPParams) (*Me
 	if err := required("organization_id", p.OrganizationID, "member_id", p.MemberID); err != nil {
 		return nil, err
 	}
-	var out MemberResponse
-	err := m.c.do(ctx, call{
+	return answer[MemberResponse](ctx, m.c, call{
 		method:  http.MethodDelete,
 		path:    organizationsPath + pathEscape(p.OrganizationID) + "/members/" + pathEscape(p.MemberID) + "/totp",
 		headers: p.Authorization.headers(),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }

@@ -51,11 +51,7 @@ type OrganizationResponse struct {
 
 // Create creates an organization.
 func (o *OrganizationsClient) Create(ctx context.Context, p CreateOrganizationParams) (*OrganizationResponse, error) {
-	var out OrganizationResponse
-	if err := o.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/organizations", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[OrganizationResponse](ctx, o.c, call{method: http.MethodPost, path: "/v1/b2b/organizations", body: p})
 }
 
 // GetOrganizationParams names an organization.
@@ -68,11 +64,7 @@ func (o *OrganizationsClient) Get(ctx context.Context, p GetOrganizationParams) 
 	if err := required("organization_id", p.OrganizationID); err != nil {
 		return nil, err
 	}
-	var out OrganizationResponse
-	if err := o.c.do(ctx, call{method: http.MethodGet, path: organizationsPath + pathEscape(p.OrganizationID)}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[OrganizationResponse](ctx, o.c, call{method: http.MethodGet, path: organizationsPath + pathEscape(p.OrganizationID)})
 }
 
 // UpdateOrganizationParams is an organization update: only the fields set are changed.
@@ -88,17 +80,12 @@ func (o *OrganizationsClient) Update(ctx context.Context, p UpdateOrganizationPa
 	if err := required("organization_id", p.OrganizationID); err != nil {
 		return nil, err
 	}
-	var out OrganizationResponse
-	err := o.c.do(ctx, call{
+	return answer[OrganizationResponse](ctx, o.c, call{
 		method:  http.MethodPut,
 		path:    organizationsPath + pathEscape(p.OrganizationID),
 		body:    p,
 		headers: p.Authorization.headers(),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }
 
 // DeleteOrganizationParams names the organization to delete.
@@ -119,16 +106,11 @@ func (o *OrganizationsClient) Delete(ctx context.Context, p DeleteOrganizationPa
 	if err := required("organization_id", p.OrganizationID); err != nil {
 		return nil, err
 	}
-	var out DeleteOrganizationResponse
-	err := o.c.do(ctx, call{
+	return answer[DeleteOrganizationResponse](ctx, o.c, call{
 		method:  http.MethodDelete,
 		path:    organizationsPath + pathEscape(p.OrganizationID),
 		headers: p.Authorization.headers(),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }
 
 // SearchOrganizationsParams is an organization search. No query matches every organization.
@@ -161,9 +143,5 @@ type SearchOrganizationsResponse struct {
 
 // Search lists organizations matching a query, ordered by creation.
 func (o *OrganizationsClient) Search(ctx context.Context, p SearchOrganizationsParams) (*SearchOrganizationsResponse, error) {
-	var out SearchOrganizationsResponse
-	if err := o.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/organizations/search", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[SearchOrganizationsResponse](ctx, o.c, call{method: http.MethodPost, path: "/v1/b2b/organizations/search", body: p})
 }

@@ -83,11 +83,7 @@ type MigratePasswordResponse struct {
 
 // Migrate sets a member's password from a hash, creating the member if needed.
 func (pw *PasswordsClient) Migrate(ctx context.Context, p MigratePasswordParams) (*MigratePasswordResponse, error) {
-	var out MigratePasswordResponse
-	if err := pw.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/passwords/migrate", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[MigratePasswordResponse](ctx, pw.c, call{method: http.MethodPost, path: "/v1/b2b/passwords/migrate", body: p})
 }
 
 // AuthenticatePasswordParams is a password login. The session arguments are optional, at most
@@ -128,9 +124,5 @@ type AuthenticatePasswordResponse struct {
 
 // Authenticate checks a member's email address and password.
 func (pw *PasswordsClient) Authenticate(ctx context.Context, p AuthenticatePasswordParams) (*AuthenticatePasswordResponse, error) {
-	var out AuthenticatePasswordResponse
-	if err := pw.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/passwords/authenticate", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[AuthenticatePasswordResponse](ctx, pw.c, call{method: http.MethodPost, path: "/v1/b2b/passwords/authenticate", body: p})
 }

@@ -30,15 +30,10 @@ func (r *RecoveryCodesClient) Get(ctx context.Context, p GetParams) (*GetRespons
 	if err := required("organization_id", p.OrganizationID, "member_id", p.MemberID); err != nil {
 		return nil, err
 	}
-	var out GetResponse
-	err := r.c.do(ctx, call{
+	return answer[GetResponse](ctx, r.c, call{
 		method: http.MethodGet,
 		path:   "/v1/b2b/recovery_codes/" + pathEscape(p.OrganizationID) + "/" + pathEscape(p.MemberID),
-	}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	})
 }
 
 // RecoverParams is a recover request: a recovery code used as the second factor of a login.
@@ -78,11 +73,7 @@ type RecoverResponse struct {
 
 // Recover authenticates a member with one of their recovery codes, consuming it.
 func (r *RecoveryCodesClient) Recover(ctx context.Context, p RecoverParams) (*RecoverResponse, error) {
-	var out RecoverResponse
-	if err := r.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/recovery_codes/recover", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[RecoverResponse](ctx, r.c, call{method: http.MethodPost, path: "/v1/b2b/recovery_codes/recover", body: p})
 }
 
 // RotateParams names the member whose recovery codes to replace.
@@ -104,9 +95,5 @@ type RotateResponse struct {
 
 // Rotate replaces all of a member's recovery codes, used and unused, with ten new ones.
 func (r *RecoveryCodesClient) Rotate(ctx context.Context, p RotateParams) (*RotateResponse, error) {
-	var out RotateResponse
-	if err := r.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/recovery_codes/rotate", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[RotateResponse](ctx, r.c, call{method: http.MethodPost, path: "/v1/b2b/recovery_codes/rotate", body: p})
 }

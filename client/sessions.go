@@ -46,11 +46,7 @@ type AuthenticateSessionResponse struct {
 // Authenticate checks a session on the server, optionally extending it or merging claims, and
 // returns a fresh JWT.
 func (s *SessionsClient) Authenticate(ctx context.Context, p AuthenticateSessionParams) (*AuthenticateSessionResponse, error) {
-	var out AuthenticateSessionResponse
-	if err := s.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/sessions/authenticate", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[AuthenticateSessionResponse](ctx, s.c, call{method: http.MethodPost, path: "/v1/b2b/sessions/authenticate", body: p})
 }
 
 // GetSessionsParams names the member whose live sessions to list.
@@ -75,11 +71,7 @@ func (s *SessionsClient) Get(ctx context.Context, p GetSessionsParams) (*GetSess
 	if p.MemberID != "" {
 		q.Set("member_id", p.MemberID)
 	}
-	var out GetSessionsResponse
-	if err := s.c.do(ctx, call{method: http.MethodGet, path: "/v1/b2b/sessions", query: q}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[GetSessionsResponse](ctx, s.c, call{method: http.MethodGet, path: "/v1/b2b/sessions", query: q})
 }
 
 // RevokeSessionParams names what to revoke: exactly one of a session (by id, token or JWT) or
@@ -101,12 +93,7 @@ type RevokeSessionResponse struct {
 // Revoke ends a session, or all of a member's sessions. JWTs already issued keep passing
 // AuthenticateJWTLocal until their exp, at most five minutes later.
 func (s *SessionsClient) Revoke(ctx context.Context, p RevokeSessionParams) (*RevokeSessionResponse, error) {
-	var out RevokeSessionResponse
-	err := s.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/sessions/revoke", body: p, headers: p.Authorization.headers()}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[RevokeSessionResponse](ctx, s.c, call{method: http.MethodPost, path: "/v1/b2b/sessions/revoke", body: p, headers: p.Authorization.headers()})
 }
 
 // JWKSResponse is the project's JWKS: the public keys session JWTs are signed with.
@@ -119,10 +106,5 @@ type JWKSResponse struct {
 // GetJWKS fetches the project's public signing keys. The endpoint needs no credentials and none
 // are sent.
 func (s *SessionsClient) GetJWKS(ctx context.Context) (*JWKSResponse, error) {
-	var out JWKSResponse
-	err := s.c.do(ctx, call{method: http.MethodGet, path: "/v1/b2b/sessions/jwks/" + pathEscape(s.c.projectID), noAuth: true}, &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[JWKSResponse](ctx, s.c, call{method: http.MethodGet, path: "/v1/b2b/sessions/jwks/" + pathEscape(s.c.projectID), noAuth: true})
 }

@@ -34,11 +34,7 @@ type CreateTOTPResponse struct {
 
 // Create registers an authenticator app for a member and issues their recovery codes.
 func (t *TOTPsClient) Create(ctx context.Context, p CreateTOTPParams) (*CreateTOTPResponse, error) {
-	var out CreateTOTPResponse
-	if err := t.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/totp", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[CreateTOTPResponse](ctx, t.c, call{method: http.MethodPost, path: "/v1/b2b/totp", body: p})
 }
 
 // AuthenticateTOTPParams is a TOTP authenticate request. Exactly one of IntermediateSessionToken,
@@ -72,11 +68,7 @@ type AuthenticateTOTPResponse struct {
 
 // Authenticate checks a TOTP code as the second factor of a login.
 func (t *TOTPsClient) Authenticate(ctx context.Context, p AuthenticateTOTPParams) (*AuthenticateTOTPResponse, error) {
-	var out AuthenticateTOTPResponse
-	if err := t.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/totp/authenticate", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[AuthenticateTOTPResponse](ctx, t.c, call{method: http.MethodPost, path: "/v1/b2b/totp/authenticate", body: p})
 }
 
 // MigrateTOTPParams imports a TOTP secret from another system, with its recovery codes if any
@@ -101,9 +93,5 @@ type MigrateTOTPResponse struct {
 
 // Migrate imports a member's existing TOTP registration.
 func (t *TOTPsClient) Migrate(ctx context.Context, p MigrateTOTPParams) (*MigrateTOTPResponse, error) {
-	var out MigrateTOTPResponse
-	if err := t.c.do(ctx, call{method: http.MethodPost, path: "/v1/b2b/totp/migrate", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[MigrateTOTPResponse](ctx, t.c, call{method: http.MethodPost, path: "/v1/b2b/totp/migrate", body: p})
 }

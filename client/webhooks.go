@@ -85,20 +85,12 @@ type ListWebhookDeliveriesResponse struct {
 
 // Create registers an endpoint and returns its signing secret, shown only now.
 func (w *WebhooksClient) Create(ctx context.Context, p CreateWebhookParams) (*CreateWebhookResponse, error) {
-	var out CreateWebhookResponse
-	if err := w.c.do(ctx, call{method: http.MethodPost, path: "/sparekey/v1/webhooks", body: p}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[CreateWebhookResponse](ctx, w.c, call{method: http.MethodPost, path: "/sparekey/v1/webhooks", body: p})
 }
 
 // List returns the project's webhooks, without their secrets.
 func (w *WebhooksClient) List(ctx context.Context) (*ListWebhooksResponse, error) {
-	var out ListWebhooksResponse
-	if err := w.c.do(ctx, call{method: http.MethodGet, path: "/sparekey/v1/webhooks"}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[ListWebhooksResponse](ctx, w.c, call{method: http.MethodGet, path: "/sparekey/v1/webhooks"})
 }
 
 // Delete removes a webhook; its deliveries not yet made are dropped.
@@ -106,11 +98,7 @@ func (w *WebhooksClient) Delete(ctx context.Context, webhookID string) (*DeleteW
 	if err := required("webhook_id", webhookID); err != nil {
 		return nil, err
 	}
-	var out DeleteWebhookResponse
-	if err := w.c.do(ctx, call{method: http.MethodDelete, path: "/sparekey/v1/webhooks/" + pathEscape(webhookID)}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[DeleteWebhookResponse](ctx, w.c, call{method: http.MethodDelete, path: "/sparekey/v1/webhooks/" + pathEscape(webhookID)})
 }
 
 // Deliveries returns a webhook's most recent deliveries, newest event first.
@@ -122,11 +110,7 @@ func (w *WebhooksClient) Deliveries(ctx context.Context, p ListWebhookDeliveries
 	if p.Limit != nil {
 		q.Set("limit", strconv.Itoa(*p.Limit))
 	}
-	var out ListWebhookDeliveriesResponse
-	if err := w.c.do(ctx, call{method: http.MethodGet, path: "/sparekey/v1/webhooks/" + pathEscape(p.WebhookID) + "/deliveries", query: q}, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return answer[ListWebhookDeliveriesResponse](ctx, w.c, call{method: http.MethodGet, path: "/sparekey/v1/webhooks/" + pathEscape(p.WebhookID) + "/deliveries", query: q})
 }
 
 // WebhookTolerance is how far a webhook's timestamp may be from the receiver's clock: older
