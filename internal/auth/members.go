@@ -246,12 +246,9 @@ func (s *Service) GetMember(ctx context.Context, projectID string, in GetMemberI
 	return org, m, err
 }
 
-// UpdateMember changes the present fields.
-func (s *Service) UpdateMember(ctx context.Context, projectID string, ref MemberRef, in MemberInput, actor Actor) (Organization, Member, error) {
-	in.CreateMemberAsPending = nil
-	if err := in.validate(); err != nil {
-		return Organization{}, Member{}, err
-	}
+// memberForActor resolves the member a write names and checks that actor, when it carries a
+// session, may act in the member's organization.
+func (s *Service) memberForActor(ctx context.Context, projectID string, ref MemberRef, actor Actor) (Organization, Member, error) {
 	ps, err := s.project(ctx, projectID)
 	if err != nil {
 		return Organization{}, Member{}, err
@@ -260,7 +257,17 @@ func (s *Service) UpdateMember(ctx context.Context, projectID string, ref Member
 	if err != nil {
 		return Organization{}, Member{}, err
 	}
-	if err := s.authorizeActor(ctx, projectID, org.ID, actor); err != nil {
+	return org, m, s.authorizeActor(ctx, projectID, org.ID, actor)
+}
+
+// UpdateMember changes the present fields.
+func (s *Service) UpdateMember(ctx context.Context, projectID string, ref MemberRef, in MemberInput, actor Actor) (Organization, Member, error) {
+	in.CreateMemberAsPending = nil
+	if err := in.validate(); err != nil {
+		return Organization{}, Member{}, err
+	}
+	org, m, err := s.memberForActor(ctx, projectID, ref, actor)
+	if err != nil {
 		return Organization{}, Member{}, err
 	}
 	now := s.now()
@@ -271,15 +278,8 @@ func (s *Service) UpdateMember(ctx context.Context, projectID string, ref Member
 
 // DeleteMember removes a member and everything that is theirs; it returns the canonical id.
 func (s *Service) DeleteMember(ctx context.Context, projectID string, ref MemberRef, actor Actor) (string, error) {
-	ps, err := s.project(ctx, projectID)
+	_, m, err := s.memberForActor(ctx, projectID, ref, actor)
 	if err != nil {
-		return "", err
-	}
-	org, m, err := s.orgMember(ctx, ps, ref.OrganizationID, ref.MemberID)
-	if err != nil {
-		return "", err
-	}
-	if err := s.authorizeActor(ctx, projectID, org.ID, actor); err != nil {
 		return "", err
 	}
 	return m.ID, s.store.DeleteMember(ctx, projectID, m.ID)
@@ -288,15 +288,8 @@ func (s *Service) DeleteMember(ctx context.Context, projectID string, ref Member
 // DeleteMemberTOTP removes the member's TOTP registration and all its recovery codes.
 // mfa_enrolled, sessions and the lock stay as they are.
 func (s *Service) DeleteMemberTOTP(ctx context.Context, projectID string, ref MemberRef, actor Actor) (Organization, Member, error) {
-	ps, err := s.project(ctx, projectID)
+	org, m, err := s.memberForActor(ctx, projectID, ref, actor)
 	if err != nil {
-		return Organization{}, Member{}, err
-	}
-	org, m, err := s.orgMember(ctx, ps, ref.OrganizationID, ref.MemberID)
-	if err != nil {
-		return Organization{}, Member{}, err
-	}
-	if err := s.authorizeActor(ctx, projectID, org.ID, actor); err != nil {
 		return Organization{}, Member{}, err
 	}
 	now := s.now()
