@@ -17,7 +17,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/sparekey/sparekey/internal/store/postgres"
 )
 
 // The SDK version CONTRACT.md §9 was verified against; package-lock.json pins it.
@@ -102,32 +101,17 @@ func newPostgresSchema(t *testing.T) string {
 		}
 		t.Skip("SPAREKEY_TEST_POSTGRES_URL is not set")
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatal("SPAREKEY_TEST_POSTGRES_URL must be a postgres:// URL (the test adds search_path to its query)")
-	}
-	schema := "sk_compat_" + randomHex(t, 8)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	adminExec(t, base, "CREATE SCHEMA "+schema)
 	// Registered before the server starts, so it runs after the server has stopped.
-	t.Cleanup(func() { adminExec(t, base, "DROP SCHEMA "+schema+" CASCADE") })
-	return u.String()
-}
-
-func adminExec(t *testing.T, dbURL, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
+	schemaURL, drop, err := postgres.NewSchema(context.Background(), base, "sk_compat_")
 	if err != nil {
-		t.Fatalf("connect to SPAREKEY_TEST_POSTGRES_URL: %v", err)
+		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	t.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			t.Errorf("drop the test's schema: %v", err)
+		}
+	})
+	return schemaURL
 }
 
 // runSparekey runs a sparekey command that must succeed.

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sparekey/sparekey/internal/store/postgres"
 )
 
 // postgresURL is the database the tests make their schemas in. CI always sets it; elsewhere a
@@ -35,39 +36,22 @@ func postgresURL(t testing.TB) string {
 func newPostgres(t testing.TB) database {
 	t.Helper()
 	base := postgresURL(t)
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("SPAREKEY_TEST_POSTGRES_URL must be a postgres:// URL (the tests add search_path to its query)")
-	}
-	schema := "sk_e2e_" + randomHex(t, 8)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-
-	adminExec(t, base, "CREATE SCHEMA "+schema)
 	// Registered before any server of the test starts, so it runs after they have stopped.
-	t.Cleanup(func() { adminExec(t, base, "DROP SCHEMA "+schema+" CASCADE") })
+	schemaURL, drop, err := postgres.NewSchema(context.Background(), base, "sk_e2e_")
+	if err != nil {
+		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			t.Errorf("drop the test's schema: %v", err)
+		}
+	})
 
 	key := randomHex(t, 32)
 	return database{
-		URL:       u.String(),
+		URL:       schemaURL,
 		MasterKey: key,
 		Env:       append(cleanEnv(), "SPAREKEY_MASTER_KEY="+key),
-	}
-}
-
-// adminExec runs one statement on its own connection to dbURL.
-func adminExec(t testing.TB, dbURL, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("connect to SPAREKEY_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
 	}
 }
 

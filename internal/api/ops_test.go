@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -458,28 +457,19 @@ func (e *opsEnv) opsWantUnready(t testing.TB, r opsReply, failed string) {
 // configuration whose connections use it.
 func opsPostgresSchema(t testing.TB, url string) *pgxpool.Config {
 	t.Helper()
-	suffix := make([]byte, 8)
-	rand.Read(suffix)
-	schema := "sk_ops_" + hex.EncodeToString(suffix)
-	admin := func(stmt string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatalf("connect to SPAREKEY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
+	schemaURL, drop, err := postgres.NewSchema(context.Background(), url, "sk_ops_")
+	if err != nil {
+		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
 	}
-	admin(`CREATE SCHEMA ` + schema)
-	t.Cleanup(func() { admin(`DROP SCHEMA ` + schema + ` CASCADE`) })
-	cfg, err := pgxpool.ParseConfig(url)
+	t.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			t.Errorf("drop the test's schema: %v", err)
+		}
+	})
+	cfg, err := pgxpool.ParseConfig(schemaURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	return cfg
 }
 

@@ -2,16 +2,11 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
@@ -105,37 +100,21 @@ func OpenTestSQLite(t StoreOwner) *sqlite.DB {
 func openTestPostgres(t StoreOwner) *postgres.DB {
 	t.Helper()
 	base := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatal("SPAREKEY_TEST_POSTGRES_URL must be a postgres:// URL (the tests add search_path to its query)")
+	schemaURL, drop, err := postgres.NewSchema(context.Background(), base, "sk_api_")
+	if err != nil {
+		t.Fatal("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: " + err.Error())
 	}
-	suffix := make([]byte, 8)
-	rand.Read(suffix)
-	schema := "sk_api_" + hex.EncodeToString(suffix)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-
-	admin := func(stmt string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Fatal("connect to SPAREKEY_TEST_POSTGRES_URL: " + err.Error())
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatal(stmt + ": " + err.Error())
-		}
-	}
-	admin(`CREATE SCHEMA ` + schema)
 	// Registered before the store's Close, so it runs after it.
-	t.Cleanup(func() { admin(`DROP SCHEMA ` + schema + ` CASCADE`) })
+	t.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			t.Fatal("drop the test's schema: " + err.Error())
+		}
+	})
 
 	ctx := context.Background()
 	// A pool of serve's default size on a small machine; the statement timeout keeps a stuck
 	// query from hanging the suite until go test's own timeout.
-	db, err := postgres.Open(ctx, u.String(), postgres.Options{MaxConns: 8, StatementTimeout: 30 * time.Second})
+	db, err := postgres.Open(ctx, schemaURL, postgres.Options{MaxConns: 8, StatementTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

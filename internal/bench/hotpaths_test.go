@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +24,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sparekey/sparekey/internal/api"
@@ -144,28 +142,19 @@ func openSQLite(tb testing.TB) auth.Store {
 func openPostgres(tb testing.TB) auth.Store {
 	tb.Helper()
 	url := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
-	suffix := make([]byte, 8)
-	rand.Read(suffix)
-	schema := "skbench_" + hex.EncodeToString(suffix)
-	admin := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			tb.Fatalf("connect to SPAREKEY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			tb.Fatalf("%s: %v", sql, err)
-		}
+	schemaURL, drop, err := postgres.NewSchema(context.Background(), url, "skbench_")
+	if err != nil {
+		tb.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
 	}
-	admin(`CREATE SCHEMA ` + schema)
-	tb.Cleanup(func() { admin(`DROP SCHEMA ` + schema + ` CASCADE`) })
-	cfg, err := pgxpool.ParseConfig(url)
+	tb.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			tb.Errorf("drop the test's schema: %v", err)
+		}
+	})
+	cfg, err := pgxpool.ParseConfig(schemaURL)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	db, err := postgres.OpenConfig(context.Background(), cfg, postgres.Options{})
 	if err != nil {
 		tb.Fatal(err)

@@ -23,8 +23,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/postgres"
@@ -158,17 +156,17 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		fmt.Fprintf(opt.Progress, "comparison run at %d members (get and recover)\n", opt.CompareMembers)
 		small := opt
 		small.DB, small.CPUProfileDir, small.Phases = "", "", []string{"get", "recover"}
-		var dropSchema func() error
+		var dropSchema func(context.Context) error
 		if isPostgres(opt.DB) {
 			// The same database server, in a schema of its own: the small run's figures must not
 			// share tables, caches or the bench's project with the main run.
-			if small.DB, dropSchema, err = freshSchema(ctx, opt.DB); err != nil {
+			if small.DB, dropSchema, err = postgres.NewSchema(ctx, opt.DB, "sparekey_bench_compare_"); err != nil {
 				return nil, fmt.Errorf("comparison run: %w", err)
 			}
 		}
 		res, err := runScenario(ctx, &small, opt.CompareMembers, sign, false)
 		if dropSchema != nil {
-			if derr := dropSchema(); err == nil && derr != nil {
+			if derr := dropSchema(context.WithoutCancel(ctx)); err == nil && derr != nil {
 				err = derr
 			}
 		}
@@ -468,7 +466,7 @@ func (sc *scenario) footprint(ctx context.Context) (*Storage, error) {
 		st.Bytes, st.Members, err = sc.sqliteDB.Footprint(ctx)
 	case sc.pgDB != nil:
 		st.Method = "pg_total_relation_size of the schema's tables (indexes and TOAST included) ÷ members in the database"
-		st.Bytes, st.Members, err = postgresFootprint(ctx, sc.dbArg)
+		st.Bytes, st.Members, err = sc.pgDB.Footprint(ctx)
 	default:
 		return nil, nil
 	}
@@ -479,54 +477,6 @@ func (sc *scenario) footprint(ctx context.Context) (*Storage, error) {
 		st.BytesPerMember = round3(float64(st.Bytes) / float64(st.Members))
 	}
 	return &st, nil
-}
-
-// freshSchema creates an empty schema in the database of connString and returns a connection
-// string whose search_path names it, and a function that drops it with everything in it.
-func freshSchema(ctx context.Context, connString string) (string, func() error, error) {
-	u, err := url.Parse(connString)
-	if err != nil {
-		return "", nil, fmt.Errorf("--db: %w", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "sparekey_bench_compare_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, connString)
-	if err != nil {
-		return "", nil, err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	drop := func() error {
-		ctx := context.WithoutCancel(ctx)
-		conn, err := pgx.Connect(ctx, connString)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`)
-		return err
-	}
-	return u.String(), drop, nil
-}
-
-func postgresFootprint(ctx context.Context, connString string) (bytes, members int64, err error) {
-	conn, err := pgx.Connect(ctx, connString)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close(ctx)
-	if err := conn.QueryRow(ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = current_schema()`).Scan(&bytes); err != nil {
-		return 0, 0, err
-	}
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM members`).Scan(&members)
-	return bytes, members, err
 }
 
 // startServer runs `sparekey serve` as a child on a free loopback port. Profiled, the child is

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -39,28 +37,19 @@ func testURL(t *testing.T) string {
 func newSchema(t *testing.T) *pgxpool.Config {
 	t.Helper()
 	url := testURL(t)
-	suffix := make([]byte, 8)
-	rand.Read(suffix)
-	schema := "sk_" + hex.EncodeToString(suffix)
-	admin := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Fatalf("connect to SPAREKEY_TEST_POSTGRES_URL: %v", err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
+	schemaURL, drop, err := NewSchema(context.Background(), url, "sk_")
+	if err != nil {
+		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
 	}
-	admin(`CREATE SCHEMA ` + schema)
-	t.Cleanup(func() { admin(`DROP SCHEMA ` + schema + ` CASCADE`) })
-	cfg, err := pgxpool.ParseConfig(url)
+	t.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			t.Errorf("drop the test's schema: %v", err)
+		}
+	})
+	cfg, err := pgxpool.ParseConfig(schemaURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
 	return cfg
 }
 

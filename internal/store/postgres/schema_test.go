@@ -1,29 +1,23 @@
-package bench
+package postgres
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// freshSchema gives the comparison run on PostgreSQL a schema of its own, and takes it away.
-func TestFreshSchema(t *testing.T) {
-	base := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and SPAREKEY_TEST_POSTGRES_URL is not set: this test needs PostgreSQL")
-		}
-		t.Skip("SPAREKEY_TEST_POSTGRES_URL is not set")
-	}
+// NewSchema gives a run a schema of its own, reached through the URL it returns, and takes it
+// away with everything in it.
+func TestNewSchema(t *testing.T) {
+	base := testURL(t)
 	ctx := context.Background()
-	dsn, drop, err := freshSchema(ctx, base)
+	schemaURL, drop, err := NewSchema(ctx, base, "sk_schema_test_")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(ctx, schemaURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,14 +25,14 @@ func TestFreshSchema(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(schema, "sparekey_bench_compare_") {
-		t.Errorf("current_schema() = %q through the returned connection string, want sparekey_bench_compare_…", schema)
+	if !strings.HasPrefix(schema, "sk_schema_test_") {
+		t.Errorf("current_schema() = %q through the returned URL, want sk_schema_test_…", schema)
 	}
 	if _, err := conn.Exec(ctx, `CREATE TABLE probe (x integer)`); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
-	if err := drop(); err != nil {
+	if err := drop(ctx); err != nil {
 		t.Fatal(err)
 	}
 	check, err := pgx.Connect(ctx, base)
@@ -52,5 +46,8 @@ func TestFreshSchema(t *testing.T) {
 	}
 	if left != 0 {
 		t.Errorf("schema %s is still there after drop", schema)
+	}
+	if _, _, err := NewSchema(ctx, "host=127.0.0.1 dbname=test", "sk_"); err == nil {
+		t.Error("NewSchema accepted a key=value connection string, where search_path cannot go in a query")
 	}
 }
