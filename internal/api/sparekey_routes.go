@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sparekey/sparekey/internal/auth"
+	"github.com/sparekey/sparekey/internal/webhook"
 )
 
 // sparekeyRoutes are sparekey's own API, beyond the Stytch contract. It lives under /sparekey/v1
@@ -20,23 +21,10 @@ func (s *Server) sparekeyRoutes() []route {
 	}
 }
 
-type eventJSON struct {
-	EventID        string         `json:"event_id"`
-	Type           string         `json:"type"`
-	Time           timestamp      `json:"time"`
-	ProjectID      string         `json:"project_id"`
-	OrganizationID string         `json:"organization_id"`
-	MemberID       string         `json:"member_id"`
-	RequestID      string         `json:"request_id"`
-	ClientIP       string         `json:"client_ip"`
-	UserAgent      string         `json:"user_agent"`
-	Data           map[string]any `json:"data"`
-}
-
 type eventsResponse struct {
 	envelope
-	Events     []eventJSON `json:"events"`
-	NextCursor *string     `json:"next_cursor"`
+	Events     []webhook.EventJSON `json:"events"`
+	NextCursor *string             `json:"next_cursor"`
 }
 
 // listEvents reads the audit trail: GET /sparekey/v1/events?type=&organization_id=&member_id=
@@ -72,20 +60,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, projectID st
 		s.fail(w, r, err)
 		return
 	}
-	out := &eventsResponse{Events: make([]eventJSON, 0, len(page.Events))}
+	out := &eventsResponse{Events: make([]webhook.EventJSON, 0, len(page.Events))}
 	for _, e := range page.Events {
-		out.Events = append(out.Events, eventJSON{
-			EventID:        e.ID,
-			Type:           e.Type,
-			Time:           timestamp(e.Time),
-			ProjectID:      e.ProjectID,
-			OrganizationID: e.OrganizationID,
-			MemberID:       e.MemberID,
-			RequestID:      e.RequestID,
-			ClientIP:       e.ClientIP,
-			UserAgent:      e.UserAgent,
-			Data:           object(e.Data),
-		})
+		out.Events = append(out.Events, webhook.NewEventJSON(e))
 	}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor

@@ -458,35 +458,43 @@ func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
 type payload struct {
 	Type      string    `json:"type"`
 	Timestamp string    `json:"timestamp"`
-	Data      eventJSON `json:"data"`
+	Data      EventJSON `json:"data"`
 }
 
-type eventJSON struct {
+// EventJSON is an event as sparekey shows it outside: in a webhook's payload and in
+// GET /sparekey/v1/events, one shape for both.
+type EventJSON struct {
 	EventID        string         `json:"event_id"`
 	Type           string         `json:"type"`
-	Time           string         `json:"time"`
+	Time           string         `json:"time"` // RFC 3339, UTC
 	ProjectID      string         `json:"project_id"`
 	OrganizationID string         `json:"organization_id"`
 	MemberID       string         `json:"member_id"`
 	RequestID      string         `json:"request_id"`
 	ClientIP       string         `json:"client_ip"`
 	UserAgent      string         `json:"user_agent"`
-	Data           map[string]any `json:"data"`
+	Data           map[string]any `json:"data"` // {} when the event has none
 }
 
-// Payload is the body sent for an event.
-func Payload(e auth.Event) ([]byte, error) {
+// NewEventJSON is e's outside form.
+func NewEventJSON(e auth.Event) EventJSON {
 	data := e.Data
 	if data == nil {
 		data = map[string]any{}
 	}
-	at := e.Time.UTC().Format(time.RFC3339)
+	return EventJSON{
+		EventID: e.ID, Type: e.Type, Time: e.Time.UTC().Format(time.RFC3339), ProjectID: e.ProjectID,
+		OrganizationID: e.OrganizationID, MemberID: e.MemberID,
+		RequestID: e.RequestID, ClientIP: e.ClientIP, UserAgent: e.UserAgent, Data: data,
+	}
+}
+
+// Payload is the body sent for an event.
+func Payload(e auth.Event) ([]byte, error) {
+	event := NewEventJSON(e)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(payload{Type: e.Type, Timestamp: at, Data: eventJSON{
-		EventID: e.ID, Type: e.Type, Time: at, ProjectID: e.ProjectID, OrganizationID: e.OrganizationID, MemberID: e.MemberID,
-		RequestID: e.RequestID, ClientIP: e.ClientIP, UserAgent: e.UserAgent, Data: data,
-	}})
+	err := enc.Encode(payload{Type: e.Type, Timestamp: event.Time, Data: event})
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
 }
