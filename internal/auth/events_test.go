@@ -48,7 +48,8 @@ func (c *testClock) Add(d time.Duration) {
 
 // hookedStore is the real SQLite store. A hook, when set, runs once just before the next call of
 // its method, to do through the same store what a concurrent request would do at the worst
-// moment; failRecordEvents makes RecordEvents fail as a broken disk would.
+// moment; failRecordEvents makes the event writes of RecordEvents and RecordedCodeOwner fail as
+// a broken disk would.
 type hookedStore struct {
 	*sqlite.DB
 	beforeComplete, beforeReplace, beforeUpdateMember func()
@@ -84,6 +85,18 @@ func (h *hookedStore) RecordEvents(ctx context.Context, events ...auth.Event) er
 		return errDiskGone
 	}
 	return h.DB.RecordEvents(ctx, events...)
+}
+
+func (h *hookedStore) RecordedCodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery, record func(auth.CodeOwner) ([]auth.Event, error)) (auth.CodeOwner, error) {
+	if !h.failRecordEvents {
+		return h.DB.RecordedCodeOwner(ctx, projectID, q, record)
+	}
+	return h.DB.RecordedCodeOwner(ctx, projectID, q, func(owner auth.CodeOwner) ([]auth.Event, error) {
+		if _, err := record(owner); err != nil {
+			return nil, err
+		}
+		return nil, errDiskGone
+	})
 }
 
 // eventsFixture is a Service on a temp SQLite file with one project and one organization whose

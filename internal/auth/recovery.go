@@ -33,32 +33,45 @@ type RecoveryCodes struct {
 // storage policy, and for a set issued under it, there is nothing to show:
 // ErrRecoveryCodesNotRetrievable.
 func (s *Service) GetRecoveryCodes(ctx context.Context, projectID string, ref MemberRef) (RecoveryCodes, error) {
-	// The set and the state of its codes come from one snapshot, with the member: a rotate
-	// committing meanwhile must not pair the old set's display strings with the new set's rows.
-	_, owner, err := s.codeOwner(ctx, projectID, ref, CodeOwnerQuery{UnusedCodes: true})
+	if err := ref.validate(); err != nil {
+		return RecoveryCodes{}, err
+	}
+	ps, err := s.project(ctx, projectID)
 	if err != nil {
 		return RecoveryCodes{}, err
 	}
-	reg, m := owner.Registration, &owner.Member
-	// The policy is the deployment's promise that codes are never shown after issue, so it also
-	// covers sets sealed before it was turned on.
-	if s.cfg.CodeStorage == CodeStorageStrict || reg.SealedCodes == nil {
-		return RecoveryCodes{}, ErrRecoveryCodesNotRetrievable
-	}
-	shown, err := s.openCodeSet(m.ID, *reg)
-	if err != nil {
-		return RecoveryCodes{}, err
-	}
-	unused := make([]string, 0, len(owner.UnusedPositions))
-	for _, p := range owner.UnusedPositions {
-		if p < len(shown) {
-			unused = append(unused, shown[p])
+	// The codes shown and the event that records their showing come from one transaction: the
+	// set and the state of its codes are one snapshot, with the member (a rotate committing
+	// meanwhile must not pair the old set's display strings with the new set's rows), and no
+	// code is shown unless its read is recorded.
+	q := CodeOwnerQuery{OrganizationRef: ref.OrganizationID, MemberRef: ref.MemberID, UnusedCodes: true, Now: s.now()}
+	var unused []string
+	owner, err := s.store.RecordedCodeOwner(ctx, ps.Project.ID, q, func(owner CodeOwner) ([]Event, error) {
+		reg, m := owner.Registration, &owner.Member
+		if reg == nil {
+			return nil, ErrNoRecoveryCodeFactor
 		}
-	}
-	read := memberEvent(ctx, EventRecoveryCodesRead, s.now(), m, map[string]any{"totp_registration_id": reg.ID, "count": len(unused)})
-	if err := s.store.RecordEvents(ctx, read); err != nil {
+		// The policy is the deployment's promise that codes are never shown after issue, so it
+		// also covers sets sealed before it was turned on.
+		if s.cfg.CodeStorage == CodeStorageStrict || reg.SealedCodes == nil {
+			return nil, ErrRecoveryCodesNotRetrievable
+		}
+		shown, err := s.openCodeSet(m.ID, *reg)
+		if err != nil {
+			return nil, err
+		}
+		unused = make([]string, 0, len(owner.UnusedPositions))
+		for _, p := range owner.UnusedPositions {
+			if p < len(shown) {
+				unused = append(unused, shown[p])
+			}
+		}
+		return []Event{memberEvent(ctx, EventRecoveryCodesRead, q.Now, m, map[string]any{"totp_registration_id": reg.ID, "count": len(unused)})}, nil
+	})
+	if err != nil {
 		return RecoveryCodes{}, err
 	}
+	owner.Member.settleLock(q.Now)
 	return RecoveryCodes{Organization: owner.Organization, Member: owner.Member, Codes: unused}, nil
 }
 

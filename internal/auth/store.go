@@ -104,6 +104,10 @@ type Store interface {
 	// what else q asks for. ErrOrganizationNotFound, ErrMemberNotFound; a member without a
 	// registration is no error (Registration is nil).
 	CodeOwner(ctx context.Context, projectID string, q CodeOwnerQuery) (CodeOwner, error)
+	// RecordedCodeOwner reads as CodeOwner does and records the events record returns for
+	// what it read, in one transaction. record runs inside it (and may run more than once);
+	// an error of the read or of record records nothing and is returned.
+	RecordedCodeOwner(ctx context.Context, projectID string, q CodeOwnerQuery, record func(CodeOwner) ([]Event, error)) (CodeOwner, error)
 	// ReplaceRecoveryCodes swaps the registration's whole set, used and unused codes alike, for
 	// a new one (sealedSet nil stores no sealed copy) and records events, in one transaction;
 	// ErrTOTPNotFound.
@@ -137,8 +141,8 @@ type Store interface {
 	// Complete lands a successful authentication: see Completion.
 	Complete(ctx context.Context, c Completion) (Completed, error)
 
-	// RecordEvents records events of an action that writes nothing else (a GET that showed
-	// codes, a refused password), in one transaction: all of them or none.
+	// RecordEvents records events of an action that writes nothing else (a refused password),
+	// in one transaction: all of them or none.
 	RecordEvents(ctx context.Context, events ...Event) error
 	// Events returns one page of the project's events matching q, newest first (time, then id,
 	// descending), and whether more follow.

@@ -320,14 +320,64 @@ LEFT JOIN recovery_codes c ON c.registration_pk = t.pk AND c.mac = $5
 LEFT JOIN intermediate_sessions i ON i.token_digest = $6 AND i.project_id = $1 AND i.expires_at > $7`
 
 func (db *DB) CodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery) (auth.CodeOwner, error) {
+	args, err := codeOwnerArgs(projectID, q)
+	if err != nil {
+		return auth.CodeOwner{}, err
+	}
+	return scanCodeOwner(db.pool.QueryRow(ctx, codeOwner, args...), projectID, q)
+}
+
+// RecordedCodeOwner takes two round trips, as a read and then an insert would: BEGIN with the
+// read, then the events with the COMMIT.
+func (db *DB) RecordedCodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery, record func(auth.CodeOwner) ([]auth.Event, error)) (auth.CodeOwner, error) {
+	args, err := codeOwnerArgs(projectID, q)
+	if err != nil {
+		return auth.CodeOwner{}, err
+	}
 	var out auth.CodeOwner
+	err = db.tx(ctx, func(tx *txn) error {
+		var owner auth.CodeOwner
+		b := &pgx.Batch{}
+		b.Queue(codeOwner, args...).QueryRow(func(row pgx.Row) error {
+			var err error
+			owner, err = scanCodeOwner(row, projectID, q)
+			return tx.refuse(err)
+		})
+		if err := tx.send(ctx, b); err != nil {
+			return err
+		}
+		events, err := record(owner)
+		if err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+		if err := queueEvents(b, events); err != nil {
+			return err
+		}
+		if err := tx.commitWith(ctx, b); err != nil {
+			return err
+		}
+		out = owner
+		return nil
+	})
+	return out, err
+}
+
+// codeOwnerArgs are codeOwner's parameters, or ErrOrganizationNotFound when q's organization
+// cannot be stored (so no row holds it).
+func codeOwnerArgs(projectID string, q auth.CodeOwnerQuery) ([]any, error) {
 	if !storable(projectID, q.OrganizationRef) {
-		return out, auth.ErrOrganizationNotFound
+		return nil, auth.ErrOrganizationNotFound
 	}
 	memberRef := q.MemberRef
 	if !storable(memberRef) {
 		memberRef = "" // names no member: ids are never empty, and an empty external id is NULL
 	}
+	return []any{projectID, q.OrganizationRef, memberRef, q.UnusedCodes, q.CodeMAC, q.ISTDigest, at(q.Now)}, nil
+}
+
+func scanCodeOwner(row pgx.Row, projectID string, q auth.CodeOwnerQuery) (auth.CodeOwner, error) {
+	var out auth.CodeOwner
 	var (
 		o                                          auth.Organization
 		oExt                                       pgtype.Text
@@ -350,7 +400,7 @@ func (db *DB) CodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQ
 		iFactors                                   []byte
 		iCreated, iExpires                         pgtype.Timestamptz
 	)
-	err := db.pool.QueryRow(ctx, codeOwner, projectID, q.OrganizationRef, memberRef, q.UnusedCodes, q.CodeMAC, q.ISTDigest, at(q.Now)).Scan(
+	err := row.Scan(
 		&o.ID, &o.ProjectID, &o.Name, &o.Slug, &oExt, &settings, &metadata, &oCreated, &oUpdated,
 		&mID, &mOrg, &mProject, &mEmail, &mExt, &mStatus, &mProfile, &mFailed, &lockCreated, &lockExpires, &crt, &updtd, &passwordID,
 		&tID, &sealedSecret, &sealedCodes, &lastStep, &unspent, &tCreated,

@@ -272,6 +272,33 @@ WHERE o.id = coalesce(
 	(SELECT x.id FROM organizations x WHERE x.project_id = ?1 AND x.external_id = ?2))`
 
 func (db *DB) CodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery) (auth.CodeOwner, error) {
+	return scanCodeOwner(db.read.queryRow(ctx, codeOwnerQuery, codeOwnerArgs(projectID, q)...), projectID, q)
+}
+
+// RecordedCodeOwner reads on the write connection, whose page cache the store's own commits
+// keep valid, rather than on a read connection, which starts cold after every commit.
+func (db *DB) RecordedCodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQuery, record func(auth.CodeOwner) ([]auth.Event, error)) (auth.CodeOwner, error) {
+	var out auth.CodeOwner
+	err := db.tx(ctx, func(tx *txn) error {
+		owner, err := scanCodeOwner(tx.queryRow(ctx, codeOwnerQuery, codeOwnerArgs(projectID, q)...), projectID, q)
+		if err != nil {
+			return err
+		}
+		events, err := record(owner)
+		if err != nil {
+			return err
+		}
+		out = owner
+		return insertEvents(ctx, tx, events)
+	})
+	return out, err
+}
+
+func codeOwnerArgs(projectID string, q auth.CodeOwnerQuery) []any {
+	return []any{projectID, q.OrganizationRef, q.MemberRef, q.UnusedCodes, q.CodeMAC, q.ISTDigest, q.Now.Unix()}
+}
+
+func scanCodeOwner(row *sql.Row, projectID string, q auth.CodeOwnerQuery) (auth.CodeOwner, error) {
 	var (
 		out                                           auth.CodeOwner
 		mID, mOrg, mProject, mEmail, mExt, mStatus    sql.NullString
@@ -286,7 +313,7 @@ func (db *DB) CodeOwner(ctx context.Context, projectID string, q auth.CodeOwnerQ
 		iOrg, iMember, iFactors                       sql.NullString
 		iCreated, iExpires                            sql.NullInt64
 	)
-	org, err := scanOrganization(db.read.queryRow(ctx, codeOwnerQuery, projectID, q.OrganizationRef, q.MemberRef, q.UnusedCodes, q.CodeMAC, q.ISTDigest, q.Now.Unix()),
+	org, err := scanOrganization(row,
 		&mID, &mOrg, &mProject, &mEmail, &mExt, &mStatus, &mProfile, &mFailed, &lockCreated, &lockExpires, &crt, &updtd, &passwordID,
 		&tID, &sealedSecret, &sealedCodes, &lastStep, &unspent, &tCreated,
 		&unused,

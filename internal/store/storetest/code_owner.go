@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -103,6 +104,59 @@ var codeOwnerTests = []test{
 			wantErr(t, err, auth.ErrOrganizationNotFound, "CodeOwner(organization "+truncate(ref)+")")
 			_, err = f.store.CodeOwner(f.ctx, f.project.ID, auth.CodeOwnerQuery{OrganizationRef: o.ID, MemberRef: ref, Now: f.now})
 			wantErr(t, err, auth.ErrMemberNotFound, "CodeOwner(member "+truncate(ref)+")")
+		}
+	}},
+	{"RecordedCodeOwner reads what CodeOwner reads and records record's events with it, or nothing", func(t *testing.T, f *fixture) {
+		o := f.createOrganization(t)
+		m := f.createMember(t, o)
+		_, codes := f.createTOTP(t, m, 10)
+		_, err := f.store.Complete(f.ctx, auth.Completion{ProjectID: f.project.ID, MemberID: m.ID, Now: f.now, SpendRecoveryCode: codes[3].ID, NewSession: f.newSession(m)})
+		must(t, err, "Complete (spend a code)")
+		q := auth.CodeOwnerQuery{OrganizationRef: o.ID, MemberRef: m.ID, UnusedCodes: true, Now: f.now}
+		want, err := f.store.CodeOwner(f.ctx, f.project.ID, q)
+		must(t, err, "CodeOwner")
+
+		var seen []auth.CodeOwner
+		read := f.newEvent(&m, auth.EventRecoveryCodesRead, map[string]any{"count": float64(9)})
+		got, err := f.store.RecordedCodeOwner(f.ctx, f.project.ID, q, func(owner auth.CodeOwner) ([]auth.Event, error) {
+			seen = append(seen, owner)
+			return []auth.Event{read}, nil
+		})
+		must(t, err, "RecordedCodeOwner")
+		wantEqual(t, got, want, "RecordedCodeOwner's owner")
+		if len(seen) == 0 {
+			t.Fatal("RecordedCodeOwner did not call record")
+		}
+		wantEqual(t, seen[len(seen)-1], want, "the owner record was given")
+		f.wantEvents(t, m.ID, []auth.Event{read}, "RecordedCodeOwner")
+
+		// A refusal of record, or any other error of it, records nothing and is returned as it is.
+		boom := errors.New("record failed")
+		for _, refusal := range []error{auth.ErrRecoveryCodesNotRetrievable, boom} {
+			_, err = f.store.RecordedCodeOwner(f.ctx, f.project.ID, q, func(auth.CodeOwner) ([]auth.Event, error) {
+				return nil, refusal
+			})
+			if !errors.Is(err, refusal) {
+				t.Errorf("RecordedCodeOwner with record failing with %v: err = %v", refusal, err)
+			}
+		}
+		f.wantEvents(t, m.ID, []auth.Event{read}, "after refusals")
+
+		// What the read refuses, record is not asked about.
+		for _, tc := range []struct {
+			name string
+			q    auth.CodeOwnerQuery
+			want error
+		}{
+			{"unknown organization", auth.CodeOwnerQuery{OrganizationRef: newID("organization"), MemberRef: m.ID, Now: f.now}, auth.ErrOrganizationNotFound},
+			{"unknown member", auth.CodeOwnerQuery{OrganizationRef: o.ID, MemberRef: newID("member"), Now: f.now}, auth.ErrMemberNotFound},
+			{"an organization no row can hold", auth.CodeOwnerQuery{OrganizationRef: oddRefs()[0], MemberRef: m.ID, Now: f.now}, auth.ErrOrganizationNotFound},
+		} {
+			_, err := f.store.RecordedCodeOwner(f.ctx, f.project.ID, tc.q, func(auth.CodeOwner) ([]auth.Event, error) {
+				t.Errorf("RecordedCodeOwner: %s: record called", tc.name)
+				return nil, nil
+			})
+			wantErr(t, err, tc.want, "RecordedCodeOwner: "+tc.name)
 		}
 	}},
 	{"CodeOwner lists the unused positions and finds a code by MAC, used or not", func(t *testing.T, f *fixture) {
