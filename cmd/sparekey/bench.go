@@ -33,6 +33,8 @@ Per phase it prints throughput, latency p50/p90/p99/max and the server process's
 operation (utime+stime from /proc/<pid>/stat, 100 ticks a second: Linux only), and, measured in
 the same run, the CPU of one RS256 signature and of a bare net/http handler serving a body of
 the get response's size, with the ratios DESIGN.md §5 sets targets for. Progress goes to stderr.
+With a SQLite server it also measures that bare handler recording one durable audit event per
+request through the SQLite store, as every GET must: a floor under the get ratio.
 
 Flags:
   --members N            members to seed (default 1000); bulk loading makes 1000000 take minutes
@@ -72,7 +74,7 @@ func benchCommand() command {
 
 // Hidden first arguments: the children a bench starts are this binary again.
 const (
-	benchBareServer    = "--bare-server"    // --bare-server BYTES: the bare net/http handler
+	benchBareServer    = "--bare-server"    // --bare-server BYTES [EVENT_DB]: the bare net/http handler
 	benchProfiledServe = "--profiled-serve" // --profiled-serve DIR -- serve ...: serve, profiled per phase
 )
 
@@ -80,14 +82,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 {
 		switch args[0] {
 		case benchBareServer:
-			if len(args) != 2 {
-				return usageError{"--bare-server takes the body size"}
+			if len(args) != 2 && len(args) != 3 {
+				return usageError{"--bare-server takes the body size, and optionally an event database"}
 			}
 			size, err := strconv.Atoi(args[1])
 			if err != nil || size < 0 {
 				return usageError{"--bare-server takes the body size in bytes"}
 			}
-			return bench.ServeBare(ctx, size, stderr)
+			eventDB := ""
+			if len(args) == 3 {
+				eventDB = args[2]
+			}
+			return bench.ServeBare(ctx, size, eventDB, stderr)
 		case benchProfiledServe:
 			if len(args) < 3 || args[2] != "--" {
 				return usageError{"--profiled-serve DIR -- serve ..."}

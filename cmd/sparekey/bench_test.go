@@ -70,7 +70,7 @@ func jsonKeys(v any) []string {
 func TestBenchJSONReport(t *testing.T) {
 	stdout, stderr := runBenchCommand(t, "--members", "40", "--members-per-org", "15", "--concurrency", "4",
 		"--duration", "400ms", "--json")
-	for _, progress := range []string{"seeding 40 members", "phase get", "phase mix", "baseline bare_handler"} {
+	for _, progress := range []string{"seeding 40 members", "phase get", "phase mix", "baseline bare_handler ", "baseline bare_handler_event "} {
 		if !strings.Contains(stderr, progress) {
 			t.Errorf("progress on stderr lacks %q:\n%s", progress, stderr)
 		}
@@ -110,7 +110,13 @@ func TestBenchJSONReport(t *testing.T) {
 	if bare == nil {
 		t.Fatalf("no bare_handler baseline: %v", baselines)
 	}
-	for _, x := range append(phases, bare) {
+	// The bench started a SQLite server, so it also measured the bare handler with the audit
+	// event every GET records.
+	bareEvent, _ := baselines["bare_handler_event"].(map[string]any)
+	if bareEvent == nil {
+		t.Fatalf("no bare_handler_event baseline: %v", baselines)
+	}
+	for _, x := range append(phases, bare, bareEvent) {
 		p, _ := x.(map[string]any)
 		name := p["name"]
 		for _, k := range jsonKeys(bench.Phase{}) {
@@ -155,7 +161,7 @@ func TestBenchJSONReport(t *testing.T) {
 		t.Errorf("seed: %v", doc["seed"])
 	}
 	ratios, _ := doc["ratios"].(map[string]any)
-	for _, k := range []string{"recover_cpu_over_rs256_sign", "get_cpu_over_bare_handler", "rotate_p99_ms_at_half_peak", "bytes_per_member"} {
+	for _, k := range []string{"recover_cpu_over_rs256_sign", "get_cpu_over_bare_handler", "get_floor_over_bare_handler", "rotate_p99_ms_at_half_peak", "bytes_per_member"} {
 		r, _ := ratios[k].(map[string]any)
 		if r == nil || num(r["target"]) <= 0 {
 			t.Errorf("ratio %s: %v", k, ratios[k])

@@ -16,6 +16,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/sparekey/sparekey/internal/auth"
+	"github.com/sparekey/sparekey/internal/store/sqlite"
 )
 
 // child is a process the bench started: the server under test or the bare handler. Its stderr
@@ -132,15 +137,38 @@ const BareMarker = "bench-bare-handler listening"
 // ServeBare is the bare-handler child: a plain net/http server on a free loopback port that
 // answers every request with one fixed JSON body of size bytes. It stands for the part of a
 // GET that no application can avoid (accept, parse, route, write) when judging the get target.
-func ServeBare(ctx context.Context, size int, stderr io.Writer) error {
+//
+// With eventDB set, each request first records one audit event shaped like a GET's
+// (recovery_codes.read) through the SQLite store in that file, and is answered once the event
+// is durable, as a GET is: the one write every GET must make, with nothing else around it. Its
+// CPU over the bare handler's is a floor under the get target's ratio.
+func ServeBare(ctx context.Context, size int, eventDB string, stderr io.Writer) error {
 	body := []byte(`{"pad":""}`)
 	if size > len(body) {
 		body = append([]byte(`{"pad":"`), bytes.Repeat([]byte("x"), size-len(body))...)
 		body = append(body, `"}`...)
 	}
+	var events *sqlite.DB
+	if eventDB != "" {
+		db, err := sqlite.Open(ctx, eventDB)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if err := db.Migrate(ctx); err != nil {
+			return err
+		}
+		events = db
+	}
 	srv := &http.Server{
 		Addr: "127.0.0.1:0",
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if events != nil {
+				if err := events.RecordEvents(r.Context(), readEvent(time.Now())); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.Write(body)
 		}),
@@ -151,6 +179,25 @@ func ServeBare(ctx context.Context, size int, stderr io.Writer) error {
 	}
 	return serveUntilDone(ctx, srv, BareMarker, stderr)
 }
+
+// readEvent is an event as a GET records it: a member's, with a caller and the read's details.
+func readEvent(now time.Time) auth.Event {
+	return auth.Event{
+		ID:             "event-test-" + uuid.Must(uuid.NewV7()).String(),
+		Type:           auth.EventRecoveryCodesRead,
+		Time:           now,
+		ProjectID:      "project-test-" + floorID,
+		OrganizationID: "organization-test-" + floorID,
+		MemberID:       "member-test-" + floorID,
+		RequestID:      uuid.NewString(),
+		ClientIP:       "127.0.0.1",
+		UserAgent:      "sparekey-bench",
+		Data:           map[string]any{"totp_registration_id": "totp-registration-test-" + floorID, "count": 10},
+	}
+}
+
+// floorID stands in for the ids of the floor's one member.
+const floorID = "00000000-0000-4000-8000-000000000000"
 
 // ProfileMarker is the log line of the profiled server's control listener.
 const ProfileMarker = "bench-profile-control listening"

@@ -188,7 +188,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	rep.Baselines.RS256Sign = sign.combine(after)
 	rep.Seed, rep.Storage, rep.Phases = res.seed, res.storage, res.phases
-	rep.Baselines.BareHandler, rep.Baselines.BareBytes = res.bare, res.bareBytes
+	rep.Baselines.BareHandler, rep.Baselines.BareHandlerEvent, rep.Baselines.BareBytes = res.bare, res.bareEvent, res.bareBytes
 	rep.Notes = append(rep.Notes, res.notes...)
 	rep.ratios()
 	rep.Machine.LoadAverageEnd = loadAverage()
@@ -203,6 +203,9 @@ func (r *Report) ratios() {
 	}
 	if p, b := r.phase("get"), r.Baselines.BareHandler; p != nil && b != nil && p.ServerCPUPerOpUS != nil && b.ServerCPUPerOpUS != nil && *b.ServerCPUPerOpUS > 0 {
 		r.Ratios.GetCPUOverBare = newRatio(*p.ServerCPUPerOpUS / *b.ServerCPUPerOpUS, 2)
+	}
+	if e, b := r.Baselines.BareHandlerEvent, r.Baselines.BareHandler; e != nil && b != nil && e.ServerCPUPerOpUS != nil && b.ServerCPUPerOpUS != nil && *b.ServerCPUPerOpUS > 0 {
+		r.Ratios.GetFloorOverBare = newRatio(*e.ServerCPUPerOpUS / *b.ServerCPUPerOpUS, 2)
 	}
 	if p := r.phase("rotate_half"); p != nil {
 		r.Ratios.RotateP99HalfPeak = newRatio(p.Latency.P99, 15)
@@ -255,6 +258,7 @@ type scenarioResult struct {
 	storage   *Storage
 	phases    []Phase
 	bare      *Phase
+	bareEvent *Phase // the bare handler recording one durable audit event per request
 	bareBytes int
 	notes     []string
 }
@@ -368,6 +372,9 @@ func runScenario(ctx context.Context, opt *Options, members int, sign SignBaseli
 			}
 			sc.getBytes = float64(n)
 		}
+		// The floor runs beside a SQLite server the bench started: the store it measures is the one
+		// that server used, on the same file system.
+		floor := sc.server != nil && !isPostgres(sc.opt.DB)
 		if sc.server != nil {
 			sc.l.close()
 			if err := sc.server.stop(20 * time.Second); err != nil {
@@ -375,8 +382,13 @@ func runScenario(ctx context.Context, opt *Options, members int, sign SignBaseli
 			}
 			sc.server = nil
 		}
-		if res.bare, res.bareBytes, err = sc.runBare(ctx); err != nil {
+		if res.bare, res.bareBytes, err = sc.runBare(ctx, false); err != nil {
 			return res, fmt.Errorf("bare handler baseline: %w", err)
+		}
+		if floor {
+			if res.bareEvent, _, err = sc.runBare(ctx, true); err != nil {
+				return res, fmt.Errorf("bare handler with an audit event: %w", err)
+			}
 		}
 	} else if withBare {
 		sc.notes = append(sc.notes, "no server CPU without a server PID: the bare-handler baseline and the CPU ratios are not measured")
@@ -820,11 +832,17 @@ func (sc *scenario) prepareWrong(ctx context.Context) error {
 }
 
 // runBare loads the bare-handler child like the get phase loaded the server: same client, same
-// concurrency, same request line and headers, a body of the get phase's average size.
-func (sc *scenario) runBare(ctx context.Context) (*Phase, int, error) {
+// concurrency, same request line and headers, a body of the get phase's average size. With
+// event, the child records one audit event per request in a SQLite store of its own
+// (ServeBare).
+func (sc *scenario) runBare(ctx context.Context, event bool) (*Phase, int, error) {
 	size := int(math.Round(sc.getBytes))
-	argv := append(slices.Clone(sc.opt.Command), "bench", "--bare-server", strconv.Itoa(size))
-	c, err := startChild("bare handler", argv, childEnv(sc.opt.ExtraEnv, ""), filepath.Join(sc.workDir, "bare.log"))
+	name, args := "bare_handler", []string{"bench", "--bare-server", strconv.Itoa(size)}
+	if event {
+		name, args = "bare_handler_event", append(args, filepath.Join(sc.workDir, "bare-events.db"))
+	}
+	argv := append(slices.Clone(sc.opt.Command), args...)
+	c, err := startChild(strings.ReplaceAll(name, "_", " "), argv, childEnv(sc.opt.ExtraEnv, ""), filepath.Join(sc.workDir, name+".log"))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -835,9 +853,9 @@ func (sc *scenario) runBare(ctx context.Context) (*Phase, int, error) {
 	}
 	l := newLoader(sc.opt.Concurrency, sc.l.authorization, sc.progress)
 	defer l.close()
-	fmt.Fprintf(sc.progress, "baseline bare_handler (%d-byte body): %s at concurrency %d\n", size, sc.opt.Duration, sc.opt.Concurrency)
+	fmt.Fprintf(sc.progress, "baseline %s (%d-byte body): %s at concurrency %d\n", name, size, sc.opt.Duration, sc.opt.Concurrency)
 	p, err := l.run(ctx, loadSpec{
-		name: "bare_handler", concurrency: sc.opt.Concurrency, duration: sc.opt.Duration, serverPID: c.pid(),
+		name: name, concurrency: sc.opt.Concurrency, duration: sc.opt.Duration, serverPID: c.pid(),
 		next: func(w *workerState) (request, bool) { return sc.getRequest(w, bare, opBare), true },
 	})
 	if err != nil {
