@@ -474,7 +474,7 @@ func (sc *scenario) footprint(ctx context.Context) (*Storage, error) {
 	)
 	switch {
 	case sc.sqliteDB != nil:
-		st.Method = "SQLite file plus WAL after a checkpoint, ÷ members in the database"
+		st.Method = "SQLite page_count × page_size, the main file once checkpointed, ÷ members in the database"
 		st.Bytes, st.Members, err = sc.sqliteDB.Footprint(ctx)
 	case sc.pgDB != nil:
 		st.Method = "pg_total_relation_size of the schema's tables (indexes and TOAST included) ÷ members in the database"
