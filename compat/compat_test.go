@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sparekey/sparekey/internal/store/postgres"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 )
 
 // The SDK version CONTRACT.md §9 was verified against; package-lock.json pins it.
@@ -102,16 +102,7 @@ func newPostgresSchema(t *testing.T) string {
 		t.Skip("SPAREKEY_TEST_POSTGRES_URL is not set")
 	}
 	// Registered before the server starts, so it runs after the server has stopped.
-	schemaURL, drop, err := postgres.NewSchema(context.Background(), base, "sk_compat_")
-	if err != nil {
-		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(context.Background()); err != nil {
-			t.Errorf("drop the test's schema: %v", err)
-		}
-	})
-	return schemaURL
+	return testdb.PostgresSchema(t, base, "sk_compat_")
 }
 
 // runSparekey runs a sparekey command that must succeed.

@@ -11,8 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/sparekey/sparekey/internal/store/postgres"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 )
 
 // postgresURL is the database the tests make their schemas in. CI always sets it; elsewhere a
@@ -37,15 +36,7 @@ func newPostgres(t testing.TB) database {
 	t.Helper()
 	base := postgresURL(t)
 	// Registered before any server of the test starts, so it runs after they have stopped.
-	schemaURL, drop, err := postgres.NewSchema(context.Background(), base, "sk_e2e_")
-	if err != nil {
-		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(context.Background()); err != nil {
-			t.Errorf("drop the test's schema: %v", err)
-		}
-	})
+	schemaURL := testdb.PostgresSchema(t, base, "sk_e2e_")
 
 	key := randomHex(t, 32)
 	return database{

@@ -31,6 +31,7 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/postgres"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 )
 
 // The operations side of the API: /healthz, /readyz, /metrics, /openapi.json and the request
@@ -457,16 +458,7 @@ func (e *opsEnv) opsWantUnready(t testing.TB, r opsReply, failed string) {
 // configuration whose connections use it.
 func opsPostgresSchema(t testing.TB, url string) *pgxpool.Config {
 	t.Helper()
-	schemaURL, drop, err := postgres.NewSchema(context.Background(), url, "sk_ops_")
-	if err != nil {
-		t.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := drop(context.Background()); err != nil {
-			t.Errorf("drop the test's schema: %v", err)
-		}
-	})
-	cfg, err := pgxpool.ParseConfig(schemaURL)
+	cfg, err := pgxpool.ParseConfig(testdb.PostgresSchema(t, url, "sk_ops_"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/postgres"
 	"github.com/sparekey/sparekey/internal/store/sqlite"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 )
 
 // The store under the HTTP tests. It lives in package api's test files, exported, so that one
@@ -83,33 +83,15 @@ func OpenTestStore(t StoreOwner) TestStore {
 // tests that are about the file itself.
 func OpenTestSQLite(t StoreOwner) *sqlite.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sparekey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return testdb.SQLite(t)
 }
 
 // openTestPostgres makes a schema sk_api_<random> in the database of SPAREKEY_TEST_POSTGRES_URL
 // and opens a migrated store on it through search_path in the URL, as an operator's --db does.
 func openTestPostgres(t StoreOwner) *postgres.DB {
 	t.Helper()
-	base := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
-	schemaURL, drop, err := postgres.NewSchema(context.Background(), base, "sk_api_")
-	if err != nil {
-		t.Fatal("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: " + err.Error())
-	}
-	// Registered before the store's Close, so it runs after it.
-	t.Cleanup(func() {
-		if err := drop(context.Background()); err != nil {
-			t.Fatal("drop the test's schema: " + err.Error())
-		}
-	})
+	// Before the store opens, so the schema is dropped after the store's Close.
+	schemaURL := testdb.PostgresSchema(t, os.Getenv("SPAREKEY_TEST_POSTGRES_URL"), "sk_api_")
 
 	ctx := context.Background()
 	// A pool of serve's default size on a small machine; the statement timeout keeps a stuck

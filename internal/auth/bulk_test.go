@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/sqlite"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 	"github.com/sparekey/sparekey/internal/totp"
 )
 
@@ -36,14 +36,7 @@ type bulkFixture struct {
 func newBulkFixture(t *testing.T) *bulkFixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sparekey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.SQLite(t)
 	master := make([]byte, secret.MasterKeySize)
 	rand.Read(master)
 	keys, err := secret.NewKeyring(master)

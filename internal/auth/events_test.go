@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/sqlite"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 	"github.com/sparekey/sparekey/internal/totp"
 )
 
@@ -116,10 +116,7 @@ type eventsFixture struct {
 
 func newEventsFixture(t *testing.T, mods ...func(*auth.Config)) *eventsFixture {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sparekey.db"))
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Migrate(context.Background()))
+	db := testdb.SQLite(t)
 	master := make([]byte, secret.MasterKeySize)
 	rand.Read(master)
 	keys, err := secret.NewKeyring(master)

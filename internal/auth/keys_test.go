@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/sqlite"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 	"github.com/sparekey/sparekey/internal/totp"
 )
 
@@ -60,10 +60,7 @@ func newMasterKey(t *testing.T) []byte {
 
 func newRotationFixture(t *testing.T) *rotationFixture {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sparekey.db"))
-	must(t, err)
-	t.Cleanup(func() { db.Close() })
-	must(t, db.Migrate(context.Background()))
+	db := testdb.SQLite(t)
 	h, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	must(t, err)
 	f := &rotationFixture{

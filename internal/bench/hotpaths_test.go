@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ import (
 	"github.com/sparekey/sparekey/internal/bench"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/postgres"
-	"github.com/sparekey/sparekey/internal/store/sqlite"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 )
 
 func newKeyring(tb testing.TB) *secret.Keyring {
@@ -123,34 +122,13 @@ func storeKinds(tb testing.TB) []storeKind {
 	return kinds
 }
 
-func openSQLite(tb testing.TB) auth.Store {
-	tb.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "sparekey.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
+func openSQLite(tb testing.TB) auth.Store { return testdb.SQLite(tb) }
 
 // openPostgres makes a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database and drops it
 // afterwards.
 func openPostgres(tb testing.TB) auth.Store {
 	tb.Helper()
-	url := os.Getenv("SPAREKEY_TEST_POSTGRES_URL")
-	schemaURL, drop, err := postgres.NewSchema(context.Background(), url, "skbench_")
-	if err != nil {
-		tb.Fatalf("a schema of its own in SPAREKEY_TEST_POSTGRES_URL's database: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := drop(context.Background()); err != nil {
-			tb.Errorf("drop the test's schema: %v", err)
-		}
-	})
+	schemaURL := testdb.PostgresSchema(tb, os.Getenv("SPAREKEY_TEST_POSTGRES_URL"), "skbench_")
 	cfg, err := pgxpool.ParseConfig(schemaURL)
 	if err != nil {
 		tb.Fatal(err)

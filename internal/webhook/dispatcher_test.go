@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/sparekey/sparekey/internal/auth"
 	"github.com/sparekey/sparekey/internal/secret"
 	"github.com/sparekey/sparekey/internal/store/sqlite"
+	"github.com/sparekey/sparekey/internal/store/testdb"
 	"github.com/sparekey/sparekey/internal/webhook"
 )
 
@@ -85,14 +85,7 @@ func maxJitter(n time.Duration) time.Duration { return n }
 func newEnv(t *testing.T, cfg webhook.Config) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "sk.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.SQLite(t)
 	kr, err := secret.NewKeyring(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
