@@ -185,14 +185,7 @@ var codeOwnerTests = []test{
 			q := auth.CodeOwnerQuery{OrganizationRef: o.ID, MemberRef: m.ID, CodeMAC: tc.mac, Now: f.now}
 			got, err := f.store.CodeOwner(f.ctx, f.project.ID, q)
 			must(t, err, "CodeOwner(CodeMAC): "+tc.name)
-			switch {
-			case tc.want == nil && got.Code != nil:
-				t.Errorf("CodeOwner(CodeMAC): %s: Code = %+v, want nil", tc.name, got.Code)
-			case tc.want != nil && got.Code == nil:
-				t.Errorf("CodeOwner(CodeMAC): %s: Code = nil, want %+v", tc.name, tc.want)
-			case tc.want != nil:
-				wantEqual(t, *got.Code, *tc.want, "Code: "+tc.name)
-			}
+			wantEqual(t, got.Code, tc.want, "CodeOwner(CodeMAC): "+tc.name+": Code") // nil when there is none
 		}
 
 		// Another member's code is not this member's.
@@ -248,14 +241,7 @@ var codeOwnerTests = []test{
 		} {
 			got, err := f.store.CodeOwner(f.ctx, f.project.ID, auth.CodeOwnerQuery{OrganizationRef: o.ID, MemberRef: m.ID, ISTDigest: tc.digest, Now: f.now})
 			must(t, err, "CodeOwner(ISTDigest): "+tc.name)
-			switch {
-			case tc.want == nil && got.IST != nil:
-				t.Errorf("CodeOwner(ISTDigest): %s: IST = %+v, want nil", tc.name, got.IST)
-			case tc.want != nil && got.IST == nil:
-				t.Errorf("CodeOwner(ISTDigest): %s: IST = nil, want %+v", tc.name, tc.want)
-			case tc.want != nil:
-				wantEqual(t, *got.IST, *tc.want, "IST: "+tc.name)
-			}
+			wantEqual(t, got.IST, tc.want, "CodeOwner(ISTDigest): "+tc.name+": IST") // nil when there is none
 		}
 	}},
 }
